@@ -1,0 +1,44 @@
+import pytest
+
+from carecoord.core.models import ApiToken, Role
+from carecoord.core.services import api_tokens
+
+
+@pytest.mark.django_db
+def test_health_needs_no_auth(client):
+    r = client.get("/api/v1/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.django_db
+def test_token_auth_and_hashed_at_rest(client, trust, wlm):
+    token, key = api_tokens.issue(name="PAS nightly", organisation=trust, roles=[Role.WAITING_LIST_MANAGER],
+                                  created_by=wlm)
+    stored = ApiToken.objects.get(pk=token.pk)
+    assert key not in (stored.key_hash, stored.prefix) and stored.key_hash == ApiToken.hash_key(key)
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200
+    assert r.json()["organisation"]["ods_code"] == trust.ods_code
+    assert r.json()["roles"] == ["waiting_list_manager"]
+
+
+@pytest.mark.django_db
+def test_bad_revoked_and_missing_tokens_are_401(client, trust, wlm):
+    token, key = api_tokens.issue(name="x", organisation=trust, roles=[], created_by=wlm)
+    assert client.get("/api/v1/me").status_code == 401
+    assert client.get("/api/v1/me", headers={"Authorization": "Bearer cc_nope_nope"}).status_code == 401
+    api_tokens.revoke(token, by=wlm)
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 401 and r["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.django_db
+def test_session_auth_works_for_the_browser(wlm_client, trust):
+    r = wlm_client.get("/api/v1/me")
+    assert r.status_code == 200 and r.json()["organisation"]["ods_code"] == trust.ods_code
+
+
+@pytest.mark.django_db
+def test_openapi_schema_is_served(client):
+    r = client.get("/api/v1/openapi.json")
+    assert r.status_code == 200 and r.json()["info"]["title"] == "carecoord API"

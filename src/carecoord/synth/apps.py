@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class SynthConfig(AppConfig):
+    name = "carecoord.synth"
+    label = "synth"
+    verbose_name = "Synthetic health system"
+
+    def ready(self):
+        # Register the core steps; other apps register theirs in their own ready().
+        from carecoord.synth import core_steps  # noqa: F401

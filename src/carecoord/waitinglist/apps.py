@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class WaitinglistConfig(AppConfig):
+    name = "carecoord.waitinglist"
+    label = "waitinglist"
+    verbose_name = "Elective waiting list"
+
+    def ready(self):
+        from carecoord.core import navigation
+
+        navigation.register(navigation.NavItem(
+            "Waiting list", "waitinglist:ptl", "waitinglist.view_ptl", order=10,
+            description="The patient tracking list: treat in turn, record priorities and TCI dates"))

@@ -1,0 +1,41 @@
+from django import forms
+
+from carecoord.core.models import ClinicalPriority
+from carecoord.waitinglist.models import RemovalReason
+
+DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
+
+
+class PriorityForm(forms.Form):
+    priority = forms.ChoiceField(label="Clinical priority", error_messages={"required": "Choose a priority"})
+    reason = forms.CharField(label="Reason for the decision", widget=forms.Textarea, max_length=2000,
+                             error_messages={"required": "Give the reason for the decision"})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["priority"].choices = [(p.code, f"{p.code} – {p.name}") for p in ClinicalPriority.objects.all()]
+
+
+class TciForm(forms.Form):
+    tci_date = forms.DateField(label="To-come-in date", input_formats=DATE_FORMATS,
+                               error_messages={"required": "Enter the TCI date",
+                                               "invalid": "Enter the TCI date as YYYY-MM-DD or DD/MM/YYYY"})
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label="Note", widget=forms.Textarea, max_length=5000,
+                           error_messages={"required": "Enter the note"})
+
+
+class RemovalForm(forms.Form):
+    reason = forms.ChoiceField(label="Why is the patient being removed?", choices=RemovalReason.choices,
+                               error_messages={"required": "Choose the reason"})
+    rationale = forms.CharField(label="Clinical rationale", widget=forms.Textarea, max_length=5000,
+                                error_messages={"required": "Record the clinical rationale"})
+    confirm = forms.BooleanField(label="I am the clinician making this decision",
+                                 error_messages={"required": "Confirm that this is your clinical decision"})
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(label="Name this view", max_length=80)
+    query = forms.CharField(widget=forms.HiddenInput, required=False, max_length=1000)

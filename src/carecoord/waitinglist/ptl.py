@@ -1,0 +1,132 @@
+"""The PTL query: filters and sorts parsed from a query string, applied to a scoped queryset.
+
+Shared by the PTL page, its CSV/XLSX export, the API and saved views, so all four agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django import forms
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from carecoord.waitinglist.models import ClockState, ListType
+
+# Weeks-waited bands: (label, min days exclusive-lower, max days inclusive) per RTT guidance s10.1.7.
+BANDS = {
+    "0-18": ("Up to 18 weeks", None, 126),
+    "18-52": ("Over 18 to 52 weeks", 126, 364),
+    "52-65": ("Over 52 to 65 weeks", 364, 455),
+    "65-78": ("Over 65 to 78 weeks", 455, 546),
+    "78-104": ("Over 78 to 104 weeks", 546, 728),
+    "104+": ("Over 104 weeks", 728, None),
+}
+
+SORTS = {
+    "priority": ("priority_rank", "queue_date", "id"),
+    "wait": ("rtt_start", "id"),
+    "-wait": ("-rtt_start", "-id"),
+    "tci": ("tci_date", "id"),
+    "tfc": ("tfc", "priority_rank", "queue_date", "id"),
+    "consultant": ("consultant_code", "priority_rank", "queue_date", "id"),
+    "queue": ("queue_date", "id"),
+}
+
+TCI_CHOICES = [("", "Any"), ("none", "No TCI date"), ("booked", "TCI date booked"), ("past", "TCI date passed")]
+VALIDATION_CHOICES = [("", "Any"), ("recent", "Validated in the last 12 weeks"), ("due", "Not validated in 12 weeks")]
+
+
+class PtlFilterForm(forms.Form):
+    provider = forms.CharField(required=False, label="Provider (ODS code)")
+    site = forms.CharField(required=False, label="Site")
+    tfc = forms.CharField(required=False, label="Treatment function code", max_length=3)
+    consultant = forms.CharField(required=False, label="Consultant code", max_length=12)
+    list_type = forms.ChoiceField(required=False, choices=[("", "Any"), *ListType.choices], label="List type")
+    priority = forms.CharField(required=False, label="Clinical priority", max_length=4)
+    band = forms.ChoiceField(required=False, choices=[("", "Any")] + [(k, v[0]) for k, v in BANDS.items()],
+                             label="Weeks waited")
+    breach_before = forms.DateField(required=False, label="Breaches 52 weeks before",
+                                    input_formats=["%Y-%m-%d", "%d/%m/%Y"])
+    tci = forms.ChoiceField(required=False, choices=TCI_CHOICES, label="TCI")
+    validation = forms.ChoiceField(required=False, choices=VALIDATION_CHOICES, label="Validation")
+    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS], label="Sort by")
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def clean_tfc(self):
+        v = self.cleaned_data["tfc"].strip().upper()
+        if v and not v.isalnum():
+            raise forms.ValidationError("Enter a 3-character treatment function code, like 110")
+        return v
+
+
+@dataclass
+class PtlQuery:
+    provider: str = ""
+    site: str = ""
+    tfc: str = ""
+    consultant: str = ""
+    list_type: str = ""
+    priority: str = ""
+    band: str = ""
+    breach_before: date | None = None
+    tci: str = ""
+    validation: str = ""
+    sort: str = "priority"
+    page: int = 1
+    census: date = field(default_factory=timezone.localdate)
+
+    @classmethod
+    def from_form(cls, form: PtlFilterForm, census: date | None = None) -> PtlQuery:
+        data = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+        q = cls(**data)
+        if census:
+            q.census = census
+        return q
+
+    def apply(self, qs: QuerySet) -> QuerySet:
+        c = self.census
+        if self.provider:
+            qs = qs.filter(provider__ods_code=self.provider.upper())
+        if self.site:
+            qs = qs.filter(site__ods_code=self.site.upper())
+        if self.tfc:
+            qs = qs.filter(tfc=self.tfc)
+        if self.consultant:
+            qs = qs.filter(consultant_code=self.consultant.upper())
+        if self.list_type:
+            qs = qs.filter(list_type=self.list_type)
+        if self.priority:
+            qs = qs.filter(clinical_priority="" if self.priority == "none" else self.priority)
+        if self.band:
+            _, lo, hi = BANDS[self.band]
+            # days = c - start; days > lo  <=> start < c - lo ; days <= hi <=> start >= c - hi
+            qs = qs.filter(clock_state=ClockState.OPEN)
+            if lo is not None:
+                qs = qs.filter(rtt_start__lt=c - timedelta(days=lo))
+            if hi is not None:
+                qs = qs.filter(rtt_start__gte=c - timedelta(days=hi))
+        if self.breach_before:
+            # Over 52 weeks from start + 365 days.
+            qs = qs.filter(clock_state=ClockState.OPEN, rtt_start__lt=self.breach_before - timedelta(days=365))
+        if self.tci == "none":
+            qs = qs.filter(tci_date__isnull=True)
+        elif self.tci == "booked":
+            qs = qs.filter(tci_date__gte=c)
+        elif self.tci == "past":
+            qs = qs.filter(tci_date__lt=c)
+        if self.validation == "recent":
+            qs = qs.filter(last_validated_on__gte=c - timedelta(weeks=12))
+        elif self.validation == "due":
+            qs = qs.filter(Q(last_validated_on__isnull=True) | Q(last_validated_on__lt=c - timedelta(weeks=12)))
+        order = SORTS.get(self.sort, SORTS["priority"])
+        return qs.order_by(*[F(o[1:]).desc(nulls_last=True) if o.startswith("-") else F(o).asc(nulls_last=True)
+                             for o in order])
+
+    def querystring(self, **overrides) -> str:
+        from urllib.parse import urlencode
+
+        params = {k: getattr(self, k) for k in ("provider", "site", "tfc", "consultant", "list_type", "priority",
+                                                "band", "breach_before", "tci", "validation", "sort", "page")}
+        params.update(overrides)
+        return urlencode({k: v for k, v in params.items() if v not in (None, "", 1) or (k == "page" and v != 1)})

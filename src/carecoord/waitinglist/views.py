@@ -1,0 +1,186 @@
+"""PTL, pathway page and pathway actions. Patient data only through `scoped_pathways`."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from carecoord.core.models import AuditLog
+from carecoord.core.permissions import permission_required
+from carecoord.core.services.audit import Auditor
+from carecoord.waitinglist import services
+from carecoord.waitinglist.forms import NoteForm, PriorityForm, RemovalForm, SavedViewForm, TciForm
+from carecoord.waitinglist.models import scoped_pathways
+from carecoord.waitinglist.presenters import PathwayPresenter, PathwayRow
+from carecoord.waitinglist.ptl import BANDS, SORTS, PtlFilterForm, PtlQuery
+
+PAGE_SIZE = 50
+EXPORT_COLUMNS = ["ppid", "ppid_issuer", "provider", "tfc", "list_type", "rtt_start", "days_waited", "weeks_waited",
+                  "priority", "queue_date", "tci_date", "consultant_code", "intended_procedure"]
+
+
+def _query(request) -> tuple[PtlFilterForm, PtlQuery]:
+    form = PtlFilterForm(request.GET or None)
+    if request.GET and form.is_valid():
+        return form, PtlQuery.from_form(form)
+    return form, PtlQuery()
+
+
+def _ptl_queryset(request, query: PtlQuery):
+    qs = scoped_pathways(request.organisation).ptl().select_related("provider")
+    return query.apply(qs)
+
+
+@permission_required("waitinglist.view_ptl")
+def ptl(request):
+    form, query = _query(request)
+    qs = _ptl_queryset(request, query) if form.is_valid() or not request.GET else scoped_pathways(None)
+    paginator = Paginator(qs, PAGE_SIZE)
+    page = paginator.get_page(query.page)
+    rows = [PathwayRow(p, query.census) for p in page.object_list]
+    saved = request.user.saved_ptl_views.filter(organisation=request.organisation).order_by("name")
+    Auditor.from_request(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
+                                        summary=f"PTL page {page.number}: {len(rows)} pathways")
+    return render(request, "waitinglist/ptl.jinja", {
+        "page_title": "Patient tracking list", "form": form, "query": query, "rows": rows, "page": page,
+        "paginator": paginator, "bands": BANDS, "sorts": SORTS, "saved_views": saved,
+        "export_qs": query.querystring(page=1), "save_form": SavedViewForm(initial={"query": query.querystring()}),
+    })
+
+
+def _export_rows(request, query: PtlQuery, limit: int = 1_000_000):
+    qs = _ptl_queryset(request, query).values_list(
+        "ppid", "ppid_issuer", "provider__ods_code", "tfc", "list_type", "rtt_start", "clinical_priority",
+        "queue_date", "tci_date", "consultant_code", "intended_procedure", "clock_state")
+    for ppid, issuer, prov, tfc, lt, start, prio, qd, tci, cons, proc, state in qs[:limit].iterator(chunk_size=5000):
+        days = (query.census - start).days if start and state == "open" else None
+        yield [ppid, issuer, prov, tfc, lt, start.isoformat() if start else "", "" if days is None else days,
+               "" if days is None else days // 7, prio, qd.isoformat() if qd else "", tci.isoformat() if tci else "",
+               cons, proc]
+
+
+@permission_required("waitinglist.export_ptl")
+def ptl_export(request, fmt: str):
+    if fmt not in ("csv", "xlsx"):
+        raise Http404("export as csv or xlsx")
+    form, query = _query(request)
+    if request.GET and not form.is_valid():
+        return HttpResponse("Invalid filters: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()),
+                            status=400, content_type="text/plain")
+    rows = list(_export_rows(request, query))
+    Auditor.from_request(request).event(AuditLog.Action.EXPORT, "waitinglist.ptl", object_id=request.organisation.pk,
+                                        summary=f"PTL export {fmt}: {len(rows)} rows")
+    name = f"ptl-{request.organisation.ods_code}-{query.census.isoformat()}"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(EXPORT_COLUMNS)
+        writer.writerows(rows)
+        response = HttpResponse(buf.getvalue(), content_type="text/csv")
+    else:
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("PTL")
+        ws.append(EXPORT_COLUMNS)
+        for r in rows:
+            ws.append(r)
+        out = io.BytesIO()
+        wb.save(out)
+        response = HttpResponse(out.getvalue(),
+                                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+@require_POST
+@permission_required("waitinglist.view_ptl")
+def save_view(request):
+    form = SavedViewForm(request.POST)
+    if form.is_valid():
+        request.user.saved_ptl_views.update_or_create(
+            organisation=request.organisation, name=form.cleaned_data["name"],
+            defaults={"query": form.cleaned_data["query"]})
+        messages.success(request, f"Saved view '{form.cleaned_data['name']}'")
+    else:
+        messages.error(request, "Give the view a name")
+    return HttpResponseRedirect(reverse("waitinglist:ptl") + "?" + form.data.get("query", ""))
+
+
+def _pathway(request, pk: int):
+    pathway = scoped_pathways(request.organisation).select_related("provider", "patient", "site").filter(pk=pk).first()
+    if pathway is None:
+        raise Http404("no such pathway")
+    return pathway
+
+
+@permission_required("waitinglist.view_pathway")
+def pathway_detail(request, pk: int, forms: dict | None = None, status: int = 200):
+    pathway = _pathway(request, pk)
+    Auditor.from_request(request).view(pathway)
+    forms = forms or {}
+    perms = {p: request.user.has_perm(f"waitinglist.{p}", request.organisation)
+             for p in ("set_priority", "record_tci", "add_note", "remove")}
+    return render(request, "waitinglist/pathway.jinja", {
+        "page_title": "Pathway", "pathway": pathway, "patient": pathway.patient,
+        "presenter": PathwayPresenter(pathway, PtlQuery().census),
+        "events": pathway.clock_events.all(), "periods": pathway.periods.all(),
+        "reviews": pathway.priority_reviews.select_related("reviewed_by"),
+        "notes": pathway.notes.select_related("author")[:50],
+        "removal": getattr(pathway, "removal", None),
+        "perms": perms,
+        "priority_form": forms.get("priority") or PriorityForm(initial={"priority": pathway.clinical_priority}),
+        "tci_form": forms.get("tci") or TciForm(),
+        "note_form": forms.get("note") or NoteForm(),
+        "removal_form": forms.get("remove") or RemovalForm(),
+    }, status=status)
+
+
+def _action(request, pk, form_class, key, perform, success):
+    pathway = _pathway(request, pk)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            perform(pathway, form.cleaned_data, Auditor.from_request(request))
+        except services.WaitingListError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, success)
+            return HttpResponseRedirect(reverse("waitinglist:pathway", args=[pathway.pk]))
+    return pathway_detail(request, pk, forms={key: form}, status=400)
+
+
+@require_POST
+@permission_required("waitinglist.set_priority")
+def set_priority(request, pk: int):
+    return _action(request, pk, PriorityForm, "priority", lambda p, d, a: services.set_priority(
+        p, d["priority"], reason=d["reason"], by=request.user, auditor=a), "Priority recorded")
+
+
+@require_POST
+@permission_required("waitinglist.record_tci")
+def record_tci(request, pk: int):
+    return _action(request, pk, TciForm, "tci", lambda p, d, a: services.record_tci(p, d["tci_date"], auditor=a),
+                   "TCI date recorded")
+
+
+@require_POST
+@permission_required("waitinglist.add_note")
+def add_note(request, pk: int):
+    return _action(request, pk, NoteForm, "note", lambda p, d, a: services.add_note(
+        p, d["text"], by=request.user, auditor=a), "Note added")
+
+
+@require_POST
+@permission_required("waitinglist.remove")
+def remove(request, pk: int):
+    return _action(request, pk, RemovalForm, "remove", lambda p, d, a: services.remove_from_list(
+        p, reason=d["reason"], decided_by=request.user, rationale=d["rationale"], auditor=a),
+        "Removed from the waiting list")
