@@ -11,6 +11,11 @@ if not os.environ.get("DATABASE_URL"):
     DATABASE_URL = embedded_db.ensure_running(DATA_DIR / "pgtest")
     DATABASES = {"default": embedded_db.django_database(DATABASE_URL)}
 
+# A test database per pytest run (xdist workers inherit the variable and add _gwN), so several
+# runs can share the embedded cluster at once.
+os.environ.setdefault("CARECOORD_TEST_RUN", str(os.getpid()))
+DATABASES["default"]["TEST"] = {"NAME": f"test_carecoord_{os.environ['CARECOORD_TEST_RUN']}"}
+
 DEBUG = False
 DEMO_MODE = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; argon2 is tested explicitly
