@@ -11,6 +11,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from carecoord.core.api import router as core_router
 from carecoord.core.api_auth import SessionAuth, TokenAuth
+from carecoord.waitinglist.api import router as waitinglist_router
 
 api = NinjaAPI(
     title="carecoord API",
@@ -58,3 +59,4 @@ def _http_error(request, exc):
 
 
 api.add_router("/", core_router)
+api.add_router("/waiting-list/", waitinglist_router)

@@ -92,3 +92,24 @@ def patient_at(organisation: Organisation, **kwargs) -> Patient:
     PatientIdentifier.objects.create(patient=patient, organisation=organisation,
                                      local_id=f"MRN{patient.pk:08d}")
     return patient
+
+
+def pathway_at(organisation: Organisation, patient: Patient | None = None, **kwargs):
+    """A waiting-list pathway on `organisation`'s PTL (open clock) for tests."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from carecoord.waitinglist.models import Pathway
+
+    patient = patient or patient_at(organisation)
+    n = Pathway.objects.count() + 1
+    start = kwargs.pop("rtt_start", timezone.localdate() - timedelta(days=100))
+    defaults = {
+        "ppid": f"PPID{organisation.pk:03d}{n:08d}", "ppid_issuer": organisation.ods_code, "tfc": "110",
+        "rtt_start": start, "queue_date": start, "rtt_status": "20", "clock_state": "open",
+        "list_type": "admitted", "waiting_list_type": "IRTT", "referral_received": start,
+        "consultant_code": "C1234567",
+    }
+    defaults.update(kwargs)
+    return Pathway.objects.create(provider=organisation, patient=patient, **defaults)

@@ -1,0 +1,207 @@
+"""Waiting-list API: the PTL and pathways, scoped and audited like the pages."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+
+from carecoord.core.models import AuditLog
+from carecoord.core.services.audit import Auditor
+from carecoord.waitinglist import services
+from carecoord.waitinglist.models import scoped_pathways
+from carecoord.waitinglist.ptl import PtlFilterForm, PtlQuery
+
+router = Router(tags=["waiting list"])
+
+
+def _require(request, perm: str) -> None:
+    if not request.auth.has_perm(perm, getattr(request, "organisation", None)):
+        raise PermissionDenied(perm)
+
+
+def _auditor(request) -> Auditor:
+    user = request.auth if getattr(request.auth, "pk", None) else None
+    if user is not None:
+        return Auditor(user, organisation=request.organisation, request_id=getattr(request, "request_id", None))
+    return Auditor.system(f"api-token:{request.api_token.prefix}", organisation=request.organisation)
+
+
+class PathwayOut(Schema):
+    id: int
+    ppid: str
+    ppid_issuer: str
+    provider: str
+    tfc: str
+    list_type: str
+    waiting_list_type: str
+    clock_state: str
+    rtt_start: date | None
+    days_waited: int | None
+    weeks_waited: int | None
+    clinical_priority: str
+    queue_date: date | None
+    tci_date: date | None
+    consultant_code: str
+    intended_procedure: str
+    status: str
+
+
+class PtlPage(Schema):
+    count: int
+    page: int
+    pages: int
+    census: date
+    results: list[PathwayOut]
+
+
+class PtlFilters(Schema):
+    provider: str = ""
+    site: str = ""
+    tfc: str = ""
+    consultant: str = ""
+    list_type: str = ""
+    priority: str = ""
+    band: str = ""
+    breach_before: date | None = None
+    tci: str = ""
+    validation: str = ""
+    sort: str = "priority"
+    page: int = 1
+
+
+def _out(p, census: date) -> dict:
+    days = (census - p.rtt_start).days if p.rtt_start and p.clock_state == "open" else None
+    return {
+        "id": p.pk, "ppid": p.ppid, "ppid_issuer": p.ppid_issuer, "provider": p.provider.ods_code, "tfc": p.tfc,
+        "list_type": p.list_type, "waiting_list_type": p.waiting_list_type, "clock_state": p.clock_state,
+        "rtt_start": p.rtt_start, "days_waited": days, "weeks_waited": None if days is None else days // 7,
+        "clinical_priority": p.clinical_priority, "queue_date": p.queue_date, "tci_date": p.tci_date,
+        "consultant_code": p.consultant_code, "intended_procedure": p.intended_procedure, "status": p.status,
+    }
+
+
+PAGE = 100
+
+
+@router.get("/ptl", response=PtlPage, summary="The patient tracking list (treat-in-turn order by default)")
+def ptl(request, filters: Query[PtlFilters]):
+    _require(request, "waitinglist.view_ptl")
+    form = PtlFilterForm({k: v for k, v in filters.dict().items() if v not in (None, "")})
+    if not form.is_valid():
+        raise HttpError(422, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
+    query = PtlQuery.from_form(form)
+    qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"))
+    count = qs.count()
+    page = max(1, query.page)
+    rows = list(qs[(page - 1) * PAGE: page * PAGE])
+    _auditor(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
+                            summary=f"API PTL page {page}: {len(rows)} pathways")
+    return {"count": count, "page": page, "pages": max(1, -(-count // PAGE)), "census": query.census,
+            "results": [_out(p, query.census) for p in rows]}
+
+
+def _pathway(request, pk: int):
+    p = scoped_pathways(request.organisation).select_related("provider").filter(pk=pk).first()
+    if p is None:
+        raise Http404("no such pathway")
+    return p
+
+
+class ClockEventOut(Schema):
+    event_date: date
+    status: str
+    source: str
+
+
+class PriorityReviewOut(Schema):
+    from_code: str
+    to_code: str
+    reason: str
+    reviewed_at: str
+
+
+class PathwayDetail(PathwayOut):
+    events: list[ClockEventOut]
+    priority_reviews: list[PriorityReviewOut]
+
+
+@router.get("/pathways/{pk}", response=PathwayDetail, summary="One pathway with its clock events and priority history")
+def pathway(request, pk: int):
+    _require(request, "waitinglist.view_pathway")
+    p = _pathway(request, pk)
+    _auditor(request).view(p)
+    out = _out(p, PtlQuery().census)
+    out["events"] = [{"event_date": e.event_date, "status": e.status, "source": e.source} for e in p.clock_events.all()]
+    out["priority_reviews"] = [{"from_code": r.from_code, "to_code": r.to_code, "reason": r.reason,
+                                "reviewed_at": r.reviewed_at.isoformat()} for r in p.priority_reviews.all()]
+    return out
+
+
+class PriorityIn(Schema):
+    priority: str
+    reason: str
+
+
+class TciIn(Schema):
+    tci_date: date
+
+
+class NoteIn(Schema):
+    text: str
+
+
+class RemovalIn(Schema):
+    reason: str
+    rationale: str
+
+
+def _act(fn):
+    try:
+        return fn()
+    except services.ClinicalDecisionRequired as exc:
+        raise HttpError(403, str(exc)) from exc
+    except services.WaitingListError as exc:
+        raise HttpError(422, str(exc)) from exc
+
+
+@router.post("/pathways/{pk}/priority", response=PathwayOut, summary="Set or review clinical priority (clinician)")
+def set_priority(request, pk: int, body: PriorityIn):
+    _require(request, "waitinglist.set_priority")
+    p = _pathway(request, pk)
+    if not getattr(request.auth, "pk", None):
+        raise HttpError(403, "a clinical priority decision needs a named clinician, not a system token")
+    _act(lambda: services.set_priority(p, body.priority, reason=body.reason, by=request.auth, auditor=_auditor(request)))
+    return _out(_pathway(request, pk), PtlQuery().census)
+
+
+@router.post("/pathways/{pk}/tci", response=PathwayOut, summary="Record a to-come-in date")
+def record_tci(request, pk: int, body: TciIn):
+    _require(request, "waitinglist.record_tci")
+    p = _pathway(request, pk)
+    _act(lambda: services.record_tci(p, body.tci_date, auditor=_auditor(request)))
+    return _out(_pathway(request, pk), PtlQuery().census)
+
+
+@router.post("/pathways/{pk}/notes", response={201: dict}, summary="Add a note to a pathway")
+def add_note(request, pk: int, body: NoteIn):
+    _require(request, "waitinglist.add_note")
+    p = _pathway(request, pk)
+    if not getattr(request.auth, "pk", None):
+        raise HttpError(403, "notes need a named author")
+    note = _act(lambda: services.add_note(p, body.text, by=request.auth, auditor=_auditor(request)))
+    return 201, {"id": note.pk}
+
+
+@router.post("/pathways/{pk}/remove", response=PathwayOut, summary="Remove from the list (a clinician's decision)")
+def remove(request, pk: int, body: RemovalIn):
+    _require(request, "waitinglist.remove")
+    p = _pathway(request, pk)
+    if not getattr(request.auth, "pk", None):
+        raise HttpError(403, "removal needs a named clinician's decision")
+    _act(lambda: services.remove_from_list(p, reason=body.reason, decided_by=request.auth, rationale=body.rationale,
+                                           auditor=_auditor(request)))
+    return _out(_pathway(request, pk), PtlQuery().census)
