@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "carecoord.core",
     "carecoord.integration",
     "carecoord.waitinglist",
+    "carecoord.theatres",
     "carecoord.synth",
 ]
 

@@ -1,0 +1,156 @@
+"""Booking guarantees held by PostgreSQL itself, including under concurrent bookings."""
+
+import threading
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import IntegrityError, InternalError, connection, connections, transaction
+
+from carecoord.testing.factories import SiteFactory, pathway_at
+from carecoord.theatres.models import Booking, ConsultantLeave, Theatre, TheatreSession
+
+LONDON = ZoneInfo("Europe/London")
+DAY = date.today() + timedelta(days=21)
+GUARD_ERRORS = (IntegrityError, InternalError)
+
+
+def _session(theatre, day=DAY, start=8, end=12, consultant="C1111111", **kw):
+    return TheatreSession.objects.create(
+        theatre=theatre, date=day, starts_at=datetime.combine(day, time(start), LONDON),
+        ends_at=datetime.combine(day, time(end), LONDON), slot="am", specialty="110", consultant_code=consultant,
+        allowed_overrun_minutes=kw.pop("overrun", 15), **kw)
+
+
+def _book(session, pathway, minutes=60, order=1, status="provisional"):
+    return Booking.objects.create(session=session, pathway=pathway, order=order, predicted_minutes=minutes,
+                                  status=status, patient_id_copy=0, during=None)
+
+
+@pytest.fixture
+def theatre(trust):
+    return Theatre.objects.create(site=SiteFactory(organisation=trust), name="Theatre 1", specialties=["110"])
+
+
+@pytest.mark.django_db
+def test_capacity_plus_allowed_overrun(theatre, trust):
+    s = _session(theatre)  # 240 minutes + 15
+    _book(s, pathway_at(trust), 120)
+    _book(s, pathway_at(trust), 120, order=2)
+    _book(s, pathway_at(trust), 15, order=3)  # exactly 255
+    with pytest.raises(GUARD_ERRORS, match="is full"), transaction.atomic():
+        _book(s, pathway_at(trust), 1, order=4)
+
+
+@pytest.mark.django_db
+def test_cancelled_bookings_free_their_time(theatre, trust):
+    s = _session(theatre)
+    b = _book(s, pathway_at(trust), 250)
+    b.status = "cancelled"
+    b.save()
+    _book(s, pathway_at(trust), 250, order=2)
+
+
+@pytest.mark.django_db
+def test_patient_not_in_two_overlapping_live_sessions(theatre, trust):
+    other_theatre = Theatre.objects.create(site=theatre.site, name="Theatre 2", specialties=["110"])
+    s1, s2 = _session(theatre), _session(other_theatre, start=10, end=14)
+    p1 = pathway_at(trust)
+    p2 = pathway_at(trust, patient=p1.patient, tfc="120")
+    _book(s1, p1)
+    with pytest.raises(IntegrityError, match="patient_not_in_two_live_sessions"), transaction.atomic():
+        _book(s2, p2)
+    # A session the next day is fine.
+    _book(_session(other_theatre, day=DAY + timedelta(days=1)), p2)
+
+
+@pytest.mark.django_db
+def test_one_live_booking_per_pathway(theatre, trust):
+    p = pathway_at(trust)
+    _book(_session(theatre), p)
+    with pytest.raises(IntegrityError, match="one_live_booking_per_pathway"), transaction.atomic():
+        _book(_session(theatre, day=DAY + timedelta(days=7)), p)
+
+
+@pytest.mark.django_db
+def test_no_booking_when_consultant_on_leave(theatre, trust):
+    ConsultantLeave.objects.create(organisation=trust, consultant_code="C1111111", starts_on=DAY - timedelta(days=2),
+                                   ends_on=DAY)
+    with pytest.raises(GUARD_ERRORS, match="on leave"), transaction.atomic():
+        _book(_session(theatre), pathway_at(trust))
+    _book(_session(theatre, consultant="C2222222"), pathway_at(trust))
+
+
+@pytest.mark.django_db
+def test_no_booking_if_poa_expires_before_the_session(theatre, trust):
+    with pytest.raises(GUARD_ERRORS, match="pre-operative assessment expires"), transaction.atomic():
+        _book(_session(theatre), pathway_at(trust, poa_valid_until=DAY - timedelta(days=1)))
+    _book(_session(theatre), pathway_at(trust, poa_valid_until=DAY))
+
+
+@pytest.mark.django_db
+def test_sessions_in_one_theatre_cannot_overlap(theatre):
+    _session(theatre)
+    with pytest.raises(IntegrityError, match="no_overlapping_sessions"), transaction.atomic():
+        _session(theatre, start=11, end=13)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_schedulers_cannot_overfill_a_session(trust):
+    """Eight schedulers book 60-minute cases into one 240+15-minute session at the same moment,
+    each on its own database connection: exactly four succeed."""
+    theatre = Theatre.objects.create(site=SiteFactory(organisation=trust), name="T", specialties=["110"])
+    session = _session(theatre)
+    pathways = [pathway_at(trust) for _ in range(8)]
+    barrier = threading.Barrier(8)
+    results = []
+
+    def book(i):
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                _book(session, pathways[i], 60, order=i + 1)
+            results.append("ok")
+        except GUARD_ERRORS:
+            results.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=book, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 4 and results.count("refused") == 4
+    with connection.cursor() as cur:
+        cur.execute("SELECT SUM(predicted_minutes) FROM theatres_booking WHERE session_id = %s", [session.pk])
+        assert cur.fetchone()[0] == 240
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_double_booking_of_one_patient_is_refused(trust):
+    theatre = Theatre.objects.create(site=SiteFactory(organisation=trust), name="T", specialties=["110"])
+    other = Theatre.objects.create(site=theatre.site, name="T2", specialties=["110"])
+    s1, s2 = _session(theatre), _session(other)
+    p1 = pathway_at(trust)
+    p2 = pathway_at(trust, patient=p1.patient, tfc="130")
+    barrier = threading.Barrier(2)
+    results = []
+
+    def book(session, pathway):
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                _book(session, pathway)
+            results.append("ok")
+        except GUARD_ERRORS:
+            results.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=book, args=a) for a in ((s1, p1), (s2, p2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok", "refused"]
