@@ -13,7 +13,7 @@ from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
 from carecoord.waitinglist import services
 from carecoord.waitinglist.models import scoped_pathways
-from carecoord.waitinglist.ptl import PtlFilterForm, PtlQuery
+from carecoord.waitinglist.ptl import EstimatingPaginator, PtlFilterForm, PtlQuery
 
 router = Router(tags=["waiting list"])
 
@@ -52,6 +52,7 @@ class PathwayOut(Schema):
 
 class PtlPage(Schema):
     count: int
+    count_is_estimate: bool
     page: int
     pages: int
     census: date
@@ -95,12 +96,13 @@ def ptl(request, filters: Query[PtlFilters]):
         raise HttpError(422, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
     query = PtlQuery.from_form(form)
     qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"))
-    count = qs.count()
+    paginator = EstimatingPaginator(qs, PAGE)
+    count = paginator.count
     page = max(1, query.page)
     rows = list(qs[(page - 1) * PAGE: page * PAGE])
     _auditor(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
                             summary=f"API PTL page {page}: {len(rows)} pathways")
-    return {"count": count, "page": page, "pages": max(1, -(-count // PAGE)), "census": query.census,
+    return {"count": count, "count_is_estimate": paginator.count_is_estimate, "page": page, "pages": max(1, -(-count // PAGE)), "census": query.census,
             "results": [_out(p, query.census) for p in rows]}
 
 

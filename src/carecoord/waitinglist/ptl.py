@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django import forms
+from django.core.paginator import Paginator
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from carecoord.waitinglist.models import ClockState, ListType
 
@@ -130,3 +132,36 @@ class PtlQuery:
                                                 "band", "breach_before", "tci", "validation", "sort", "page")}
         params.update(overrides)
         return urlencode({k: v for k, v in params.items() if v not in (None, "", 1) or (k == "page" and v != 1)})
+
+
+EXACT_COUNT_LIMIT = 20_000
+
+
+def planner_estimate(qs: QuerySet) -> int:
+    """PostgreSQL's estimate of how many rows `qs` returns (no rows are read)."""
+    import json
+
+    from django.db import connections
+
+    sql, params = qs.order_by().query.sql_with_params()
+    with connections[qs.db].cursor() as cur:
+        cur.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cur.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class EstimatingPaginator(Paginator):
+    """Exact counts for small results; the planner's estimate (shown as "about") for large ones,
+    because an exact COUNT over a million-row list costs more than the whole page."""
+
+    @cached_property
+    def count(self) -> int:
+        estimate = planner_estimate(self.object_list)
+        if estimate < EXACT_COUNT_LIMIT:
+            self.count_is_estimate = False
+            return self.object_list.count()
+        self.count_is_estimate = True
+        return estimate
+
+    count_is_estimate = False

@@ -6,7 +6,6 @@ import csv
 import io
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,7 +18,7 @@ from carecoord.waitinglist import services
 from carecoord.waitinglist.forms import NoteForm, PriorityForm, RemovalForm, SavedViewForm, TciForm
 from carecoord.waitinglist.models import scoped_pathways
 from carecoord.waitinglist.presenters import PathwayPresenter, PathwayRow
-from carecoord.waitinglist.ptl import BANDS, SORTS, PtlFilterForm, PtlQuery
+from carecoord.waitinglist.ptl import BANDS, SORTS, EstimatingPaginator, PtlFilterForm, PtlQuery
 
 PAGE_SIZE = 50
 EXPORT_COLUMNS = ["ppid", "ppid_issuer", "provider", "tfc", "list_type", "rtt_start", "days_waited", "weeks_waited",
@@ -42,7 +41,7 @@ def _ptl_queryset(request, query: PtlQuery):
 def ptl(request):
     form, query = _query(request)
     qs = _ptl_queryset(request, query) if form.is_valid() or not request.GET else scoped_pathways(None)
-    paginator = Paginator(qs, PAGE_SIZE)
+    paginator = EstimatingPaginator(qs, PAGE_SIZE)
     page = paginator.get_page(query.page)
     rows = [PathwayRow(p, query.census) for p in page.object_list]
     saved = request.user.saved_ptl_views.filter(organisation=request.organisation).order_by("name")
