@@ -141,9 +141,13 @@ def planner_estimate(qs: QuerySet) -> int:
     """PostgreSQL's estimate of how many rows `qs` returns (no rows are read)."""
     import json
 
+    from django.core.exceptions import EmptyResultSet
     from django.db import connections
 
-    sql, params = qs.order_by().query.sql_with_params()
+    try:
+        sql, params = qs.order_by().query.sql_with_params()
+    except EmptyResultSet:
+        return 0
     with connections[qs.db].cursor() as cur:
         cur.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cur.fetchone()[0]
