@@ -472,3 +472,19 @@ class WorkerHeartbeat(models.Model):
     pid = models.IntegerField()
     started_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
+
+
+class OutboxMessage(models.Model):
+    """Messages sent by the default notifier backend (see core/notify.py): the demo's outbox."""
+
+    patient_level = True
+
+    channel = models.CharField(max_length=8)
+    to = models.CharField(max_length=200)
+    template = models.CharField(max_length=100)
+    personalisation = models.JSONField(default=dict)
+    reference = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]

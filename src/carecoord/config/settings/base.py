@@ -168,6 +168,9 @@ OIDC_ACR_VALUES = os.environ.get("OIDC_ACR_VALUES", "")
 
 DASK_SCHEDULER = os.environ.get("DASK_SCHEDULER", "")
 
+# Messages to patients: GOV.UK Notify when a key is set, otherwise the offline outbox.
+NOTIFY_API_KEY = os.environ.get("CARECOORD_NOTIFY_API_KEY", "")
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
 USE_I18N = True
