@@ -8,6 +8,31 @@ from carecoord.core.models import OrganisationKind, Role
 from carecoord.testing.factories import OrganisationFactory, patient_at, user_with_roles
 
 
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests end by flushing every table, which also wipes the reference data that
+    migrations load (treatment functions, RTT statuses...). Put it back before any test that uses the
+    database and finds it missing."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db", "live_server"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("_django_db_helper")
+    from carecoord.core.models import RttStatus
+
+    from django.test.testcases import DatabaseOperationForbidden
+
+    try:
+        present = RttStatus.objects.exists()
+    except DatabaseOperationForbidden:  # a test that declares it uses no database
+        return
+    if not present:
+        import importlib
+
+        from django.apps import apps
+
+        importlib.import_module("carecoord.core.migrations.0002_audit_immutable_and_reference_data").load(apps, None)
+
+
 @pytest.fixture
 def icb(db):
     return OrganisationFactory(ods_code="QAA", name="Test ICB", kind=OrganisationKind.ICB)

@@ -11,6 +11,11 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from carecoord.core.api import router as core_router
 from carecoord.core.api_auth import SessionAuth, TokenAuth
+from carecoord.coordination.api import router as coordination_router
+from carecoord.escalation.api import router as escalation_router
+from carecoord.integration.api import router as integration_router
+from carecoord.theatres.api import router as theatres_router
+from carecoord.validation.api import router as validation_router
 from carecoord.waitinglist.api import router as waitinglist_router
 
 api = NinjaAPI(
@@ -60,3 +65,8 @@ def _http_error(request, exc):
 
 api.add_router("/", core_router)
 api.add_router("/waiting-list/", waitinglist_router)
+api.add_router("/imports/", integration_router)
+api.add_router("/validation/", validation_router)
+api.add_router("/theatres/", theatres_router)
+api.add_router("/coordination/escalation/", escalation_router)
+api.add_router("/coordination/", coordination_router)

@@ -11,5 +11,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("waiting-list/", include("carecoord.waitinglist.urls")),
+    path("imports/", include("carecoord.integration.urls")),
+    path("validation/", include("carecoord.validation.urls")),
+    path("p/", include("carecoord.validation.patient_urls")),
+    path("theatres/", include("carecoord.theatres.urls")),
+    path("coordination/escalation/", include("carecoord.escalation.urls")),
+    path("coordination/", include("carecoord.coordination.urls")),
     path("", include("carecoord.core.urls")),
 ]

@@ -44,6 +44,53 @@ class RequestIdMiddleware:
         return response
 
 
+class RejectNulBytesMiddleware:
+    """PostgreSQL text cannot hold NUL characters, and no legitimate form field or query parameter
+    contains one: answer 400 naming the field instead of failing deep in the database layer.
+    (Uploaded files are not checked here; the importers reject binary files themselves.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        bad = self._find(request)
+        if bad is not None:
+            from django.http import JsonResponse
+
+            detail = f"{bad} contains a NUL character, which is not allowed"
+            if request.path.startswith("/api/"):
+                return JsonResponse({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": detail},
+                                    status=400, content_type="application/problem+json")
+            from django.http import HttpResponseBadRequest
+
+            return HttpResponseBadRequest(detail)
+        return self.get_response(request)
+
+    @staticmethod
+    def _find(request) -> str | None:
+        if "\x00" in request.path:
+            return "the address"
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                return f"query parameter {key!r}"
+        ctype = request.content_type or ""
+        if request.method in ("POST", "PUT", "PATCH"):
+            if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                try:
+                    items = list(request.POST.lists())
+                except Exception:  # an unparsable body is left to the view's own error handling
+                    return None
+                for key, values in items:
+                    if "\x00" in key or any("\x00" in v for v in values):
+                        return f"form field {key!r}"
+                for f in request.FILES.values():
+                    if "\x00" in (f.name or ""):
+                        return "the uploaded file's name"
+            elif ctype.endswith("json") and (b"\\u0000" in request.body or b"\x00" in request.body):
+                return "the JSON body"
+        return None
+
+
 class LoginRequiredMiddleware:
     """Every page needs a login except the public prefixes (login, static, API with its own auth,
     and the patient's validation link)."""

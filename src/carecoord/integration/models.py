@@ -81,3 +81,11 @@ class MappingProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def scoped_batches(organisation: Organisation | None):
+    """The import batches a user acting for `organisation` may see: its own imports only (views
+    use this; a batch's rejections are reached through it)."""
+    if organisation is None:
+        return ImportBatch.objects.none()
+    return ImportBatch.objects.filter(provider=organisation)

@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "carecoord.integration",
     "carecoord.waitinglist",
     "carecoord.theatres",
+    "carecoord.validation",
+    "carecoord.coordination",
+    "carecoord.escalation",
     "carecoord.synth",
 ]
 
@@ -50,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "carecoord.core.middleware.RequestIdMiddleware",
+    "carecoord.core.middleware.RejectNulBytesMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,4 +1,5 @@
-"""Waiting-list permissions (django-rules; autodiscovered)."""
+"""Waiting-list permissions (django-rules; autodiscovered) — and, in submodules, the pure technical
+validation kernel (`engine`, `catalogue`)."""
 
 import rules
 

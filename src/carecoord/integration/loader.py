@@ -1,0 +1,304 @@
+"""The bulk loader: COPY clean rows into a private staging table, then merge them into the waiting
+list with set-based SQL in one transaction.
+
+Staging tables are session-local temporary tables (invisible to anyone else, gone if the process
+dies), so streaming the file into them changes nothing anyone can see. `merge()` then runs inside
+one transaction: duplicates across the whole file, the all-or-nothing decision, patients, local
+identifiers, pathways, clock events, census supersession and the rejection rows either all happen
+or none do.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+from django.db import connection
+from django.utils import timezone
+
+STAGE_COLUMNS = {
+    "row_number": "bigint", "ppid": "text", "ppid_issuer": "text", "nhs_number": "text", "local_patient_id": "text",
+    "site_code": "text", "commissioner_code": "text", "referrer_code": "text", "census_date": "date",
+    "waiting_list_type": "text", "list_type": "text", "clock_state": "text", "birth_date": "date", "sex": "text",
+    "referral_received": "date", "ubrn": "text", "source_of_referral": "text", "main_specialty": "text", "tfc": "text",
+    "consultant_code": "text", "rtt_start": "date", "rtt_end": "date", "rtt_status": "text", "priority_type": "text",
+    "clinical_priority": "text", "priority_reviewed_on": "date", "intended_procedure": "text",
+    "intended_management": "text", "dta_date": "date", "tci_date": "date", "tci_provided_on": "date",
+    "due_date": "date", "last_validated_on": "date",
+}
+REJECTION_COLUMNS = {"row_number": "bigint", "field": "text", "value": "text", "reason": "text", "ppid": "text",
+                     "ppid_issuer": "text"}
+
+# Fields whose change makes a pathway "updated" (census week excluded: a new week of the same
+# pathway is unchanged).
+HASHED = ["ppid", "ppid_issuer", "nhs_number", "local_patient_id", "site_code", "commissioner_code", "referrer_code",
+          "waiting_list_type", "list_type", "clock_state", "referral_received", "ubrn", "source_of_referral",
+          "main_specialty", "tfc", "consultant_code", "rtt_start", "rtt_status", "priority_type", "clinical_priority",
+          "priority_reviewed_on", "intended_procedure", "intended_management", "dta_date", "tci_date",
+          "tci_provided_on", "due_date", "last_validated_on"]
+LOCK_NAMESPACE = 472_001
+
+
+@dataclass
+class MergeResult:
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    pathways_created: int = 0
+    pathways_updated: int = 0
+    pathways_unchanged: int = 0
+    pathways_closed: int = 0
+    loaded: bool = False
+
+
+def _frame_to_csv(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_csv(buf, include_header=False, null_value="", date_format="%Y-%m-%d", quote_style="non_numeric")
+    return buf.getvalue()
+
+
+class Staging:
+    """Two temporary tables for one batch: the clean rows and the rejections."""
+
+    def __init__(self, batch_id: int):
+        self.batch_id = batch_id
+        self.rows = f"wlmds_stage_{batch_id}"
+        self.rejections = f"wlmds_reject_{batch_id}"
+
+    def create(self) -> None:
+        with connection.cursor() as cur:
+            for table, cols in ((self.rows, STAGE_COLUMNS), (self.rejections, REJECTION_COLUMNS)):
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+                cur.execute(f"CREATE TEMPORARY TABLE {table} ("
+                            + ", ".join(f"{c} {t}" for c, t in cols.items()) + ")")
+
+    def drop(self) -> None:
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.rows}")
+            cur.execute(f"DROP TABLE IF EXISTS {self.rejections}")
+
+    def _copy(self, table: str, frame: pl.DataFrame, columns: list[str]) -> int:
+        if frame.height == 0:
+            return 0
+        data = _frame_to_csv(frame.select(columns))
+        cols = ", ".join(columns)
+        with connection.cursor() as cur:
+            # Strings are quoted, nulls are bare empty fields, so COPY reads nulls as NULL.
+            with cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(data)
+        return frame.height
+
+    def copy_rows(self, frame: pl.DataFrame) -> int:
+        return self._copy(self.rows, frame, list(STAGE_COLUMNS))
+
+    def copy_rejections(self, frame: pl.DataFrame) -> int:
+        return self._copy(self.rejections, frame, list(REJECTION_COLUMNS))
+
+
+def lock_provider(provider_id: int) -> None:
+    """Serialise imports for one provider (held until the transaction ends)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, provider_id])
+
+
+def merge(staging: Staging, *, kind: str, provider_id: int, census: date | None, mode: str) -> MergeResult:
+    """Run inside transaction.atomic(). Returns the counts; loads nothing in all-or-nothing mode
+    when any row was rejected."""
+    s, r = staging.rows, staging.rejections
+    now = timezone.now()
+    out = MergeResult()
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        # Duplicates across the whole file (all copies rejected: which one is right is unknown).
+        cur.execute(f"""
+            INSERT INTO {r} (row_number, field, value, reason, ppid, ppid_issuer)
+            SELECT row_number, 'PATIENT_PATHWAY_IDENTIFIER', ppid,
+                   left('duplicate: the same PPID and issuer are on rows ' || rows, 300), ppid, ppid_issuer
+            FROM (SELECT row_number, ppid, ppid_issuer,
+                         count(*) OVER w AS n,
+                         string_agg(row_number::text, ', ') OVER (PARTITION BY ppid, ppid_issuer ORDER BY row_number
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS rows
+                  FROM {s} WINDOW w AS (PARTITION BY ppid, ppid_issuer)) d
+            WHERE n > 1""")
+        cur.execute(f"SELECT count(DISTINCT row_number) FROM {r}")
+        out.rows_rejected = cur.fetchone()[0]
+        cur.execute(f"""
+            INSERT INTO integration_importrejection (batch_id, row_number, field, value, reason)
+            SELECT %s, row_number, field, left(coalesce(value, ''), 200), left(reason, 300) FROM {r}
+            ORDER BY row_number, field""", [staging.batch_id])
+        if out.rows_rejected and mode == "all-or-nothing":
+            return out
+        if out.rows_rejected:
+            cur.execute(f"DELETE FROM {s} WHERE row_number IN (SELECT row_number FROM {r})")
+        cur.execute(f"SELECT count(*) FROM {s}")
+        out.rows_loaded = cur.fetchone()[0]
+        out.loaded = True
+        if out.rows_loaded == 0:
+            return out
+
+        # Patients, matched on NHS number; created when new.
+        cur.execute(f"""
+            INSERT INTO core_patient (nhs_number, given_name, family_name, birth_date, sex, postcode_district, phone,
+                email, consent_sms, consent_email, prefers_letter, vulnerable, parent_contact, created_at, updated_at)
+            SELECT DISTINCT ON (nhs_number) nhs_number, '', '', birth_date, coalesce(sex, '0'), '', '', '',
+                   false, false, false, false, '', %s, %s
+            FROM {s} ORDER BY nhs_number, row_number
+            ON CONFLICT (nhs_number) DO NOTHING""", [now, now])
+
+        # The merge source: staged rows with their patient, site, priority rank and row hash.
+        hash_expr = "md5(concat_ws('|', " + ", ".join(f"coalesce(s.{c}::text, '')" for c in HASHED) + "))"
+        cur.execute("DROP TABLE IF EXISTS wlmds_src")
+        cur.execute(f"""
+            CREATE TEMPORARY TABLE wlmds_src ON COMMIT DROP AS
+            SELECT s.*, p.id AS patient_id, site.id AS site_id, coalesce(cp.rank, 99) AS priority_rank,
+                   {hash_expr} AS row_hash
+            FROM {s} s
+            JOIN core_patient p ON p.nhs_number = s.nhs_number
+            LEFT JOIN core_site site ON site.ods_code = s.site_code AND site.organisation_id = %s
+            LEFT JOIN core_clinicalpriority cp ON cp.code = s.clinical_priority""", [provider_id])
+        cur.execute("ANALYZE wlmds_src")
+
+        # Local patient identifiers at the provider.
+        cur.execute("""
+            INSERT INTO core_patientidentifier (patient_id, organisation_id, local_id)
+            SELECT DISTINCT ON (local_patient_id) patient_id, %s, local_patient_id
+            FROM wlmds_src WHERE local_patient_id IS NOT NULL ORDER BY local_patient_id, row_number
+            ON CONFLICT (organisation_id, local_id) DO NOTHING""", [provider_id])
+
+        if kind == "open":
+            _merge_open(cur, out, provider_id=provider_id, census=census, batch_id=staging.batch_id, now=now,
+                        rejections=r)
+        else:
+            _merge_clock(cur, out, kind=kind, provider_id=provider_id, batch_id=staging.batch_id, now=now)
+        cur.execute("DROP TABLE IF EXISTS wlmds_src")
+    return out
+
+
+INSERT_COLUMNS = """provider_id, site_id, patient_id, ppid, ppid_issuer, ubrn, local_patient_id, referral_received,
+    source_of_referral, referrer_code, commissioner_code, tfc, main_specialty, consultant_code, priority_type,
+    rtt_start, rtt_status, clock_state, clock_stop, clock_stop_status, queue_date, waiting_list_type, list_type,
+    clinical_priority, priority_rank, priority_reviewed_on, intended_procedure, intended_management, dta_date,
+    tci_date, tci_provided_on, due_date, poa_status, last_validated_on, last_validated_by, status, census_date,
+    import_batch_id, row_hash, created_at, updated_at"""
+
+
+def _select(*, clock_state: str, clock_stop: str, clock_stop_status: str, rtt_status: str, status: str) -> str:
+    return f"""%(provider)s, site_id, patient_id, ppid, ppid_issuer, coalesce(ubrn, ''), coalesce(local_patient_id, ''),
+        referral_received, coalesce(source_of_referral, ''), coalesce(referrer_code, ''),
+        coalesce(commissioner_code, ''), tfc, coalesce(main_specialty, ''), coalesce(consultant_code, ''),
+        coalesce(priority_type, ''), rtt_start, {rtt_status}, {clock_state}, {clock_stop}, {clock_stop_status},
+        rtt_start, coalesce(waiting_list_type, ''), coalesce(list_type, 'non_admitted'),
+        coalesce(clinical_priority, ''), priority_rank, priority_reviewed_on, coalesce(intended_procedure, ''),
+        coalesce(intended_management, ''), dta_date, tci_date, tci_provided_on, due_date, 'not_started',
+        last_validated_on, '', {status}, census_date, %(batch)s, row_hash, %(now)s, %(now)s"""
+
+
+def _merge_open(cur, out: MergeResult, *, provider_id, census, batch_id, now, rejections) -> None:
+    p = {"provider": provider_id, "batch": batch_id, "now": now, "census": census}
+    cur.execute("""
+        SELECT count(*) FILTER (WHERE w.id IS NULL),
+               count(*) FILTER (WHERE w.id IS NOT NULL AND w.row_hash = s.row_hash AND w.status <> 'closed')
+        FROM wlmds_src s LEFT JOIN waitinglist_pathway w
+          ON w.provider_id = %(provider)s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer""", p)
+    out.pathways_created, out.pathways_unchanged = cur.fetchone()
+    out.pathways_updated = out.rows_loaded - out.pathways_created - out.pathways_unchanged
+    select = _select(clock_state="clock_state", clock_stop="NULL::date", clock_stop_status="''",
+                     rtt_status="coalesce(rtt_status, '')", status="'on_list'")
+    cur.execute(f"""
+        INSERT INTO waitinglist_pathway ({INSERT_COLUMNS})
+        SELECT {select} FROM wlmds_src
+        ON CONFLICT (provider_id, ppid, ppid_issuer) DO UPDATE SET
+            site_id = EXCLUDED.site_id, patient_id = EXCLUDED.patient_id, ubrn = EXCLUDED.ubrn,
+            local_patient_id = EXCLUDED.local_patient_id, referral_received = EXCLUDED.referral_received,
+            source_of_referral = EXCLUDED.source_of_referral, referrer_code = EXCLUDED.referrer_code,
+            commissioner_code = EXCLUDED.commissioner_code, tfc = EXCLUDED.tfc,
+            main_specialty = EXCLUDED.main_specialty, consultant_code = EXCLUDED.consultant_code,
+            priority_type = EXCLUDED.priority_type, rtt_start = EXCLUDED.rtt_start, rtt_status = EXCLUDED.rtt_status,
+            clock_state = EXCLUDED.clock_state, clock_stop = NULL, clock_stop_status = '',
+            queue_date = coalesce(waitinglist_pathway.queue_date, EXCLUDED.rtt_start),
+            waiting_list_type = EXCLUDED.waiting_list_type, list_type = EXCLUDED.list_type,
+            clinical_priority = CASE WHEN EXCLUDED.clinical_priority <> '' THEN EXCLUDED.clinical_priority
+                                     ELSE waitinglist_pathway.clinical_priority END,
+            priority_rank = CASE WHEN EXCLUDED.clinical_priority <> '' THEN EXCLUDED.priority_rank
+                                 ELSE waitinglist_pathway.priority_rank END,
+            priority_reviewed_on = coalesce(EXCLUDED.priority_reviewed_on, waitinglist_pathway.priority_reviewed_on),
+            intended_procedure = EXCLUDED.intended_procedure, intended_management = EXCLUDED.intended_management,
+            dta_date = EXCLUDED.dta_date, tci_date = EXCLUDED.tci_date, tci_provided_on = EXCLUDED.tci_provided_on,
+            due_date = EXCLUDED.due_date,
+            last_validated_on = coalesce(EXCLUDED.last_validated_on, waitinglist_pathway.last_validated_on),
+            status = CASE WHEN waitinglist_pathway.status = 'removed' THEN 'removed' ELSE 'on_list' END,
+            census_date = EXCLUDED.census_date, import_batch_id = EXCLUDED.import_batch_id,
+            row_hash = EXCLUDED.row_hash, updated_at = EXCLUDED.updated_at
+        WHERE waitinglist_pathway.row_hash IS DISTINCT FROM EXCLUDED.row_hash
+           OR waitinglist_pathway.census_date IS DISTINCT FROM EXCLUDED.census_date
+           OR waitinglist_pathway.status = 'closed'""", p)
+    _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now)
+    # Census supersession: the provider's open pathways this snapshot no longer carries are closed
+    # (but not those whose row was rejected: a bad row is not evidence the pathway has gone).
+    cur.execute(f"""
+        UPDATE waitinglist_pathway w SET status = 'closed', updated_at = %(now)s, import_batch_id = %(batch)s
+        WHERE w.provider_id = %(provider)s AND w.status = 'on_list'
+          AND (w.census_date IS NULL OR w.census_date < %(census)s)
+          AND NOT EXISTS (SELECT 1 FROM {rejections} r WHERE r.ppid = w.ppid AND r.ppid_issuer = w.ppid_issuer)""",
+                p)
+    out.pathways_closed = cur.rowcount
+
+
+def _insert_start_events(cur, *, provider_id, batch_id, now) -> None:
+    cur.execute("""
+        INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, import_batch_id,
+                                            recorded_at)
+        SELECT w.id, s.rtt_start, CASE WHEN s.rtt_status IN ('10', '11', '12') THEN s.rtt_status ELSE '10' END,
+               'import', 'wlmds', %s, %s
+        FROM wlmds_src s JOIN waitinglist_pathway w
+          ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
+        WHERE s.rtt_start IS NOT NULL
+        ON CONFLICT (pathway_id, event_date, status) DO NOTHING""", [batch_id, now, provider_id])
+
+
+def _merge_clock(cur, out: MergeResult, *, kind, provider_id, batch_id, now) -> None:
+    """Clock starts (a new or restarted RTT period) and clock stops."""
+    p = {"provider": provider_id, "batch": batch_id, "now": now}
+    if kind == "starts":
+        select = _select(clock_state="CASE WHEN clock_state = 'non_rtt' THEN 'non_rtt' ELSE 'open' END",
+                         clock_stop="NULL::date", clock_stop_status="''",
+                         rtt_status="coalesce(rtt_status, '10')", status="'on_list'")
+        conflict = """
+            rtt_start = EXCLUDED.rtt_start, rtt_status = EXCLUDED.rtt_status, clock_state = EXCLUDED.clock_state,
+            clock_stop = NULL, clock_stop_status = '',
+            queue_date = coalesce(waitinglist_pathway.queue_date, EXCLUDED.rtt_start),
+            status = CASE WHEN waitinglist_pathway.status = 'removed' THEN 'removed' ELSE 'on_list' END,
+            import_batch_id = EXCLUDED.import_batch_id, updated_at = EXCLUDED.updated_at
+        WHERE waitinglist_pathway.rtt_start IS NULL OR EXCLUDED.rtt_start > waitinglist_pathway.rtt_start"""
+    else:
+        select = _select(clock_state="CASE WHEN rtt_status = '33' THEN 'nullified' ELSE 'stopped' END",
+                         clock_stop="rtt_end", clock_stop_status="rtt_status", rtt_status="rtt_status",
+                         status="'closed'")
+        conflict = """
+            rtt_status = EXCLUDED.rtt_status, clock_state = EXCLUDED.clock_state, clock_stop = EXCLUDED.clock_stop,
+            clock_stop_status = EXCLUDED.clock_stop_status,
+            rtt_start = coalesce(waitinglist_pathway.rtt_start, EXCLUDED.rtt_start),
+            status = CASE WHEN waitinglist_pathway.status = 'removed' THEN 'removed' ELSE 'closed' END,
+            import_batch_id = EXCLUDED.import_batch_id, updated_at = EXCLUDED.updated_at
+        WHERE waitinglist_pathway.clock_stop IS DISTINCT FROM EXCLUDED.clock_stop
+           OR waitinglist_pathway.clock_stop_status IS DISTINCT FROM EXCLUDED.clock_stop_status
+           OR waitinglist_pathway.status = 'on_list'"""
+    cur.execute(f"""
+        WITH up AS (
+            INSERT INTO waitinglist_pathway ({INSERT_COLUMNS})
+            SELECT {select} FROM wlmds_src
+            ON CONFLICT (provider_id, ppid, ppid_issuer) DO UPDATE SET {conflict}
+            RETURNING (xmax = 0) AS inserted)
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up""", p)
+    out.pathways_created, out.pathways_updated = cur.fetchone()
+    out.pathways_unchanged = out.rows_loaded - out.pathways_created - out.pathways_updated
+    _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now)
+    if kind == "stops":
+        cur.execute("""
+            INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system,
+                                                import_batch_id, recorded_at)
+            SELECT w.id, s.rtt_end, s.rtt_status, 'import', 'wlmds', %s, %s
+            FROM wlmds_src s JOIN waitinglist_pathway w
+              ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
+            ON CONFLICT (pathway_id, event_date, status) DO NOTHING""", [batch_id, now, provider_id])

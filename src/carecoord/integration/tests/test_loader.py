@@ -1,0 +1,209 @@
+"""The import pipeline end to end against PostgreSQL: merge, idempotence, census, isolation,
+atomicity, modes, clock starts and stops."""
+
+from __future__ import annotations
+
+from datetime import date
+from unittest import mock
+
+import pytest
+
+from carecoord.core.models import AuditLog, Patient, PatientIdentifier
+from carecoord.core.services.audit import Auditor
+from carecoord.integration import loader, services
+from carecoord.integration.models import ImportBatch
+from carecoord.integration.tests import wlmds_files as wf
+from carecoord.testing.factories import pathway_at
+from carecoord.waitinglist.models import ClockEvent, Pathway
+
+pytestmark = pytest.mark.django_db
+
+
+def run(path, org, **kw):
+    return services.import_wlmds(path, provider=org, auditor=Auditor.system("test", organisation=org), **kw)
+
+
+def snapshot_list():
+    return sorted(Pathway.objects.values_list("provider_id", "ppid", "status", "clock_state", "rtt_start", "tci_date",
+                                              "census_date", "row_hash", "updated_at"))
+
+
+def test_open_pathways_load_patients_identifiers_pathways_and_clock_events(trust, tmp_path):
+    rows = [wf.open_row(0), wf.open_row(1, Waiting_List_Type="ORTT", REFERRAL_TO_TREATMENT_PERIOD_START_DATE=""),
+            wf.open_row(2, Waiting_List_Type="ONON", Procedure_Priority_Code="P2")]
+    batch = run(wf.write(tmp_path / "f.csv", rows), trust)
+    assert batch.status == "loaded" and batch.census_date == date(2026, 11, 15)
+    assert (batch.rows_read, batch.rows_loaded, batch.rows_rejected, batch.pathways_created) == (3, 3, 0, 3)
+    p0, p1, p2 = (Pathway.objects.get(ppid=f"PPRAA{i:06d}") for i in range(3))
+    assert (p0.list_type, p0.clock_state, p0.waiting_list_type, p0.rtt_start, p0.queue_date) == (
+        "admitted", "open", "IRTT", date(2026, 3, 1), date(2026, 3, 1))
+    assert (p0.tfc, p0.rtt_status, p0.priority_type, p0.clinical_priority, p0.consultant_code) == (
+        "110", "20", "1", "P3", "C1234567")
+    assert p0.priority_rank < 99 and p0.dta_date == date(2026, 5, 1) and p0.tci_date is None
+    assert p0.census_date == date(2026, 11, 15) and p0.status == "on_list" and len(p0.row_hash) == 32
+    assert (p1.list_type, p1.clock_state, p1.rtt_start) == ("non_admitted", "unknown", None)
+    assert p2.clock_state == "non_rtt" and p2.list_type == "non_admitted"
+    assert p0.patient.nhs_number == wf.NUMBERS[0] and p0.patient.birth_date == date(1960, 2, 3)
+    assert PatientIdentifier.objects.get(organisation=trust, local_id="MRNRAA00000").patient == p0.patient
+    assert p0.patient in Patient.objects.visible_to(trust)
+    ev = list(ClockEvent.objects.filter(pathway=p0).values_list("event_date", "status", "source", "import_batch"))
+    assert ev == [(date(2026, 3, 1), "10", "import", batch.pk)]
+    assert not ClockEvent.objects.filter(pathway=p1).exists()
+    assert AuditLog.objects.filter(action="import", object_id=f"batch:{batch.pk}").exists()
+
+
+def test_existing_patient_is_matched_on_nhs_number(trust, tmp_path):
+    from carecoord.testing.factories import PatientFactory
+
+    existing = PatientFactory(nhs_number=wf.NUMBERS[0])
+    run(wf.open_file(tmp_path, 1), trust)
+    assert Pathway.objects.get().patient == existing
+    assert Patient.objects.filter(nhs_number=wf.NUMBERS[0]).count() == 1
+
+
+def test_reimporting_the_same_file_changes_nothing(trust, tmp_path):
+    path = wf.open_file(tmp_path, 5)
+    run(path, trust)
+    before = snapshot_list()
+    events = ClockEvent.objects.count()
+    second = run(path, trust)
+    assert (second.pathways_created, second.pathways_updated, second.pathways_unchanged) == (0, 0, 5)
+    assert snapshot_list() == before and ClockEvent.objects.count() == events
+    assert Patient.objects.count() == 5 and PatientIdentifier.objects.count() == 5
+
+
+def test_changed_rows_are_updated_and_queue_date_is_kept(trust, tmp_path):
+    run(wf.open_file(tmp_path, 3), trust)
+    rows = [wf.open_row(0, TCI_Date="2026-12-10"), wf.open_row(1), wf.open_row(2)]
+    batch = run(wf.write(tmp_path / "b.csv", rows), trust)
+    assert (batch.pathways_created, batch.pathways_updated, batch.pathways_unchanged) == (0, 1, 2)
+    assert Pathway.objects.get(ppid="PPRAA000000").tci_date == date(2026, 12, 10)
+
+
+def test_later_census_closes_pathways_absent_from_the_newer_snapshot(trust, tmp_path):
+    run(wf.open_file(tmp_path, 3), trust)
+    rows = [wf.open_row(0, Week_Ending_Date="2026-11-22"), wf.open_row(1, Week_Ending_Date="2026-11-22")]
+    batch = run(wf.write(tmp_path / "w2.csv", rows), trust)
+    assert batch.pathways_closed == 1 and batch.pathways_unchanged == 2
+    assert Pathway.objects.get(ppid="PPRAA000002").status == "closed"
+    assert set(Pathway.objects.filter(status="on_list").values_list("census_date", flat=True)) == {date(2026, 11, 22)}
+    # It comes back if a later snapshot carries it again.
+    rows = [wf.open_row(i, Week_Ending_Date="2026-11-29") for i in range(3)]
+    run(wf.write(tmp_path / "w3.csv", rows), trust)
+    assert Pathway.objects.get(ppid="PPRAA000002").status == "on_list"
+
+
+def test_an_older_census_is_refused_and_changes_nothing(trust, tmp_path):
+    run(wf.open_file(tmp_path, 2, census="2026-11-22"), trust)
+    before = snapshot_list()
+    with pytest.raises(services.ImportRefused, match="older than the latest loaded"):
+        run(wf.open_file(tmp_path, 3, census="2026-11-15", name="old.csv"), trust)
+    assert snapshot_list() == before
+    assert ImportBatch.objects.order_by("-pk").first().status == "rejected"
+
+
+def test_a_provider_file_never_touches_another_provider(trust, other_trust, tmp_path):
+    theirs = pathway_at(other_trust, ppid="PPRBB000001", ppid_issuer="RBB")
+    run(wf.open_file(tmp_path, 2), trust)  # RAA's snapshot: closes RAA's absent pathways only
+    theirs.refresh_from_db()
+    assert theirs.status == "on_list"
+    # A row claiming another provider is rejected, and nothing of RBB changes.
+    rows = [wf.open_row(0), wf.open_row(5, provider="RBB")]
+    batch = run(wf.write(tmp_path / "mixed.csv", rows), trust, mode="good-rows")
+    assert batch.rows_rejected == 1
+    rej = batch.rejections.get()
+    assert (rej.row_number, rej.field) == (2, "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER")
+    assert "different provider" in rej.reason
+    assert not Pathway.objects.filter(provider=other_trust).exclude(pk=theirs.pk).exists()
+
+
+def test_the_same_ppid_at_two_providers_are_two_pathways(trust, other_trust, tmp_path):
+    run(wf.write(tmp_path / "a.csv", [wf.open_row(0, PATIENT_PATHWAY_IDENTIFIER="SHARED1")]), trust)
+    run(wf.write(tmp_path / "b.csv", [wf.open_row(0, provider="RBB", PATIENT_PATHWAY_IDENTIFIER="SHARED1",
+                                                  ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER="RAA")]),
+        other_trust)
+    assert Pathway.objects.filter(ppid="SHARED1").count() == 2
+    assert Pathway.objects.get(ppid="SHARED1", provider=trust).status == "on_list"
+
+
+def test_all_or_nothing_loads_nothing_when_a_row_is_bad(trust, tmp_path):
+    run(wf.open_file(tmp_path, 2), trust)
+    before = snapshot_list()
+    rows = [wf.open_row(0, TCI_Date="2026-12-01"), wf.open_row(1, ACTIVITY_TREATMENT_FUNCTION_CODE="1X"),
+            wf.open_row(3)]
+    batch = run(wf.write(tmp_path / "bad.csv", rows), trust)
+    assert batch.status == "rejected" and batch.rows_loaded == 0 and batch.rows_rejected == 1
+    assert snapshot_list() == before
+    assert list(batch.rejections.values_list("row_number", "field")) == [(2, "ACTIVITY_TREATMENT_FUNCTION_CODE")]
+
+
+def test_good_rows_loads_the_good_rows_and_keeps_rejected_pathways_open(trust, tmp_path):
+    run(wf.open_file(tmp_path, 3), trust)
+    rows = [wf.open_row(0, Week_Ending_Date="2026-11-22"), wf.open_row(1, Week_Ending_Date="2026-11-22",
+                                                                       PRIORITY_TYPE_CODE="7"),
+            wf.open_row(3, Week_Ending_Date="2026-11-22")]
+    batch = run(wf.write(tmp_path / "good.csv", rows), trust, mode="good-rows")
+    assert batch.status == "loaded" and (batch.rows_loaded, batch.rows_rejected) == (2, 1)
+    assert batch.pathways_created == 1 and batch.pathways_closed == 1  # row 2 absent; row 1 rejected stays open
+    assert Pathway.objects.get(ppid="PPRAA000001").status == "on_list"
+    assert Pathway.objects.get(ppid="PPRAA000002").status == "closed"
+
+
+def test_duplicates_across_chunks_are_all_rejected(trust, tmp_path):
+    rows = [wf.open_row(0), wf.open_row(1), wf.open_row(2), wf.open_row(0, LOCAL_PATIENT_IDENTIFIER="X")]
+    batch = run(wf.write(tmp_path / "dup.csv", rows), trust, mode="good-rows", chunk_rows=2)
+    assert batch.rows_rejected == 2
+    reasons = list(batch.rejections.values_list("row_number", "reason"))
+    assert [r for r, _ in reasons] == [1, 4] and all("rows 1, 4" in why for _, why in reasons)
+    assert set(Pathway.objects.values_list("ppid", flat=True)) == {"PPRAA000001", "PPRAA000002"}
+
+
+def test_a_failure_inside_the_merge_leaves_the_list_exactly_as_it_was(trust, tmp_path):
+    run(wf.open_file(tmp_path, 3), trust)
+    before, patients, events = snapshot_list(), Patient.objects.count(), ClockEvent.objects.count()
+    rows = [wf.open_row(i, Week_Ending_Date="2026-11-22", TCI_Date="2026-12-24") for i in range(2)] + [
+        wf.open_row(9, Week_Ending_Date="2026-11-22")]
+    real = loader._merge_open
+
+    def boom(*args, **kwargs):
+        real(*args, **kwargs)  # everything written ... then the process fails
+        raise RuntimeError("disk full")
+
+    with mock.patch.object(loader, "_merge_open", boom), pytest.raises(RuntimeError):
+        run(wf.write(tmp_path / "w2.csv", rows), trust)
+    assert snapshot_list() == before
+    assert (Patient.objects.count(), ClockEvent.objects.count()) == (patients, events)
+    failed = ImportBatch.objects.order_by("-pk").first()
+    assert failed.status == "failed" and "nothing was loaded" in failed.message
+    assert not failed.rejections.exists()
+
+
+def test_clock_starts_and_stops(trust, tmp_path):
+    run(wf.open_file(tmp_path, 2), trust)
+    starts = [{"PATIENT_PATHWAY_IDENTIFIER": "NEW1", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
+               "NHS_NUMBER": wf.NUMBERS[50], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
+               "Week_Ending_Date": wf.CENSUS, "ACTIVITY_TREATMENT_FUNCTION_CODE": "120",
+               "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "2026-11-10", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "10"}]
+    b = run(wf.write(tmp_path / "starts.csv", starts), trust, kind="starts")
+    assert b.status == "loaded" and b.kind == "wlmds-starts" and b.pathways_created == 1
+    new = Pathway.objects.get(ppid="NEW1")
+    assert (new.clock_state, new.rtt_start, new.queue_date, new.status) == ("open", date(2026, 11, 10),
+                                                                             date(2026, 11, 10), "on_list")
+    assert list(new.clock_events.values_list("event_date", "status")) == [(date(2026, 11, 10), "10")]
+    again = run(wf.write(tmp_path / "starts.csv", starts), trust, kind="starts")
+    assert (again.pathways_created, again.pathways_updated, again.pathways_unchanged) == (0, 0, 1)
+
+    stops = [{"PATIENT_PATHWAY_IDENTIFIER": "PPRAA000000", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
+              "NHS_NUMBER": wf.NUMBERS[0], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
+              "Week_Ending_Date": wf.CENSUS, "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
+              "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "30"}]
+    b = run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
+    assert b.status == "loaded" and b.pathways_updated == 1
+    p = Pathway.objects.get(ppid="PPRAA000000")
+    assert (p.clock_state, p.clock_stop, p.clock_stop_status, p.rtt_status, p.status) == (
+        "stopped", date(2026, 11, 12), "30", "30", "closed")
+    assert (date(2026, 11, 12), "30") in set(p.clock_events.values_list("event_date", "status"))
+    # A stop with a status that is not a clock stop is rejected.
+    bad = [dict(stops[0], REFERRAL_TO_TREATMENT_PERIOD_STATUS="20")]
+    b = run(wf.write(tmp_path / "bad-stops.csv", bad), trust, kind="stops")
+    assert b.status == "rejected" and "clock-stop status" in b.rejections.get().reason

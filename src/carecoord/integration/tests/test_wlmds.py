@@ -1,0 +1,207 @@
+"""The pure WLMDS kernel: header mapping, profiles, every cleaning rule (fires and does not fire)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from carecoord.integration import wlmds
+from carecoord.integration.tests import wlmds_files as wf
+
+CODES = wlmds.Codes.default()
+GOOD = {"row_number": 1, "ppid": "PP1", "ppid_issuer": "RAA", "nhs_number": wf.NUMBERS[0], "provider": "RAA",
+        "census_date": "2026-11-15", "waiting_list_type": "IRTT", "tfc": "110", "rtt_start": "2026-03-01",
+        "rtt_status": "20", "priority_type": "1", "clinical_priority": "P3", "tci_date": "2026-12-01", "sex": "2"}
+
+
+def clean_one(kind="open", **overrides):
+    row = {**GOOD, **overrides}
+    raw = pl.DataFrame({k: [v] for k, v in row.items()}, schema={k: (pl.Int64 if k == "row_number" else pl.String)
+                                                                 for k in row})
+    return wlmds.clean(raw, kind=kind, provider="RAA", codes=CODES, census=date(2026, 11, 15))
+
+
+def reasons(result) -> dict[str, str]:
+    return dict(zip(result.rejections["field"].to_list(), result.rejections["reason"].to_list(), strict=True))
+
+
+# ---------------------------------------------------------------- header mapping
+
+
+def test_header_names_match_case_insensitively_with_stray_spaces_and_bom():
+    header = ["\ufeffpatient_pathway_identifier", " Organisation_Code_Patient_Pathway_Identifier_Issuer ",
+              "nhs_number", "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER", "WEEK_ENDING_DATE", "waiting_list_type",
+              "activity_treatment_function_code", "referral_to_treatment_period_start_date", "Extra column"]
+    m = wlmds.map_header(header, "open")
+    assert m.columns["ppid"] == "\ufeffpatient_pathway_identifier"
+    assert m.columns["census_date"] == "WEEK_ENDING_DATE" and m.ignored == ["Extra column"]
+
+
+def test_missing_required_columns_are_all_named():
+    with pytest.raises(wlmds.HeaderError) as exc:
+        wlmds.map_header(["PATIENT_PATHWAY_IDENTIFIER", "NHS_NUMBER"], "open")
+    msg = str(exc.value)
+    assert "missing required columns" in msg
+    for name in ("ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER", "Week_Ending_Date", "Waiting_List_Type",
+                 "ACTIVITY_TREATMENT_FUNCTION_CODE", "REFERRAL_TO_TREATMENT_PERIOD_START_DATE"):
+        assert name in msg
+    assert "NHS_NUMBER," not in msg.split(":")[1]
+
+
+def test_required_columns_depend_on_the_kind():
+    base = ["PATIENT_PATHWAY_IDENTIFIER", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER", "NHS_NUMBER",
+            "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER", "Week_Ending_Date", "ACTIVITY_TREATMENT_FUNCTION_CODE"]
+    wlmds.map_header([*base, "REFERRAL_TO_TREATMENT_PERIOD_START_DATE"], "starts")
+    with pytest.raises(wlmds.HeaderError, match="REFERRAL_TO_TREATMENT_PERIOD_END_DATE"):
+        wlmds.map_header([*base, "REFERRAL_TO_TREATMENT_PERIOD_START_DATE"], "stops")
+    with pytest.raises(wlmds.HeaderError, match="unknown kind"):
+        wlmds.map_header(base, "weekly")
+
+
+def test_a_profile_maps_a_trusts_own_columns_and_falls_back_to_wlmds_names():
+    header = ["Pathway ID", "PPID Org", "NHS No", "Trust", "Census", "List", "Spec", "Clock Start", "TCI_Date"]
+    profile = {"PATIENT_PATHWAY_IDENTIFIER": "pathway id", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER":
+               "PPID Org", "NHS_NUMBER": "NHS No", "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "Trust",
+               "week_ending_date": "Census", "Waiting_List_Type": "List", "ACTIVITY_TREATMENT_FUNCTION_CODE": "Spec",
+               "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "Clock Start"}
+    m = wlmds.map_header(header, "open", profile)
+    assert m.columns["ppid"] == "Pathway ID" and m.columns["census_date"] == "Census"
+    assert m.columns["tci_date"] == "TCI_Date"  # not in the profile: the WLMDS name still works
+
+
+def test_a_profile_naming_absent_columns_or_unknown_fields_is_a_clear_error():
+    with pytest.raises(wlmds.HeaderError, match="column 'Nope', which is not in the file"):
+        wlmds.map_header(["A", "B"], "open", {"NHS_NUMBER": "Nope"})
+    with pytest.raises(wlmds.HeaderError, match="'SHOE_SIZE', which is not a WLMDS field"):
+        wlmds.map_header(["A", "B"], "open", {"SHOE_SIZE": "A"})
+
+
+def test_read_header_rejects_empty_binary_and_header_only_files(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "x.xlsx").write_bytes(b"PK\x03\x04\x14\x00binary")
+    (tmp_path / "h.csv").write_text("A,B,C\n")
+    (tmp_path / "one.csv").write_text("just one column\nvalue\n")
+    with pytest.raises(wlmds.HeaderError, match="empty"):
+        wlmds.read_header(tmp_path / "empty.csv")
+    with pytest.raises(wlmds.HeaderError, match="not a CSV text file"):
+        wlmds.read_header(tmp_path / "x.xlsx")
+    with pytest.raises(wlmds.HeaderError, match="no data rows"):
+        wlmds.read_header(tmp_path / "h.csv")
+    with pytest.raises(wlmds.HeaderError, match="not a CSV header"):
+        wlmds.read_header(tmp_path / "one.csv")
+    (tmp_path / "ok.csv").write_text("A|B\n1|2\n")
+    assert wlmds.read_header(tmp_path / "ok.csv", delimiter="|") == ["A", "B"]
+
+
+# ---------------------------------------------------------------- cleaning rules
+
+
+def test_a_good_row_passes_and_is_typed():
+    r = clean_one()
+    assert r.rejections.height == 0 and r.frame.height == 1
+    row = r.frame.row(0, named=True)
+    assert row["rtt_start"] == date(2026, 3, 1) and row["list_type"] == "admitted" and row["clock_state"] == "open"
+
+
+@pytest.mark.parametrize("value", ["2026-03-01", "01/03/2026"])
+def test_both_date_formats_parse(value):
+    r = clean_one(rtt_start=value)
+    assert r.rejections.height == 0 and r.frame["rtt_start"][0] == date(2026, 3, 1)
+
+
+@pytest.mark.parametrize(("field", "value", "label", "reason"), [
+    ("rtt_start", "31/02/2026", "REFERRAL_TO_TREATMENT_PERIOD_START_DATE", "not a date"),
+    ("rtt_start", "next week", "REFERRAL_TO_TREATMENT_PERIOD_START_DATE", "not a date"),
+    ("tci_date", "9999-12-31", "TCI_Date", "placeholder date"),
+    ("rtt_start", "1900-01-01", "REFERRAL_TO_TREATMENT_PERIOD_START_DATE", "placeholder date"),
+    ("tci_date", "2031-11-16", "TCI_Date", "more than 5 years after the census week"),
+    ("rtt_start", "2026-11-16", "REFERRAL_TO_TREATMENT_PERIOD_START_DATE", "after the census week"),
+    ("census_date", "2026-11-08", "Week_Ending_Date", "differs from the file's census week"),
+    ("waiting_list_type", "PLTO", "Waiting_List_Type", "not a known Waiting_List_Type"),
+    ("rtt_status", "40", "REFERRAL_TO_TREATMENT_PERIOD_STATUS", "not an RTT status code"),
+    ("tfc", "11", "ACTIVITY_TREATMENT_FUNCTION_CODE", "not a treatment function code"),
+    ("tfc", "1-0", "ACTIVITY_TREATMENT_FUNCTION_CODE", "not a treatment function code"),
+    ("priority_type", "4", "PRIORITY_TYPE_CODE", "not a priority type"),
+    ("clinical_priority", "P9", "Procedure_Priority_Code", "not a known clinical priority"),
+    ("sex", "M", "PERSON_STATED_GENDER_CODE", "not a PERSON STATED GENDER CODE"),
+    ("nhs_number", "1234567890", "NHS_NUMBER", "check value is 10"),
+    ("nhs_number", "9434765918", "NHS_NUMBER", "check digit does not match"),
+    ("nhs_number", "94347659", "NHS_NUMBER", "not 10 digits"),
+    ("nhs_number", "5000000005", "NHS_NUMBER", "not in an allocated range"),
+    ("nhs_number", None, "NHS_NUMBER", "missing"),
+    ("ppid", None, "PATIENT_PATHWAY_IDENTIFIER", "missing"),
+    ("ppid", "X" * 21, "PATIENT_PATHWAY_IDENTIFIER", "longer than 20 characters"),
+    ("ppid_issuer", "  ", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER", "missing"),
+    ("provider", "RBB", "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER", "different provider"),
+    ("waiting_list_type", None, "Waiting_List_Type", "missing"),
+])
+def test_each_rule_rejects_the_row_naming_field_and_reason(field, value, label, reason):
+    r = clean_one(**{field: value})
+    assert r.frame.height == 0
+    got = reasons(r)
+    assert label in got and reason in got[label], got
+    assert r.rejections["row_number"].to_list() == [1] * r.rejections.height
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("tci_date", "2031-11-14"), ("rtt_start", "2026-11-15"), ("rtt_start", "1901-01-01"), ("rtt_start", None),
+    ("waiting_list_type", "ortt"), ("waiting_list_type", "RTTI"), ("rtt_status", None), ("rtt_status", "33"),
+    ("tfc", "X02"), ("priority_type", None), ("priority_type", "3"), ("clinical_priority", "p1a"),
+    ("clinical_priority", None), ("sex", "9"), ("nhs_number", wf.NUMBERS[1][:3] + " " + wf.NUMBERS[1][3:6] + " "
+                                                 + wf.NUMBERS[1][6:]),
+    ("nhs_number", "4010232137"), ("provider", "raa"), ("ppid", "X" * 20),
+])
+def test_each_rule_lets_a_good_value_through(field, value):
+    r = clean_one(**{field: value})
+    assert r.rejections.height == 0, reasons(r)
+    assert r.frame.height == 1
+
+
+def test_normalised_values():
+    r = clean_one(nhs_number="401-023-2137", waiting_list_type="ortt", clinical_priority="p1a", rtt_start=None)
+    row = r.frame.row(0, named=True)
+    assert (row["nhs_number"], row["waiting_list_type"], row["clinical_priority"]) == ("4010232137", "ORTT", "P1a")
+    assert (row["list_type"], row["clock_state"]) == ("non_admitted", "unknown")
+
+
+def test_list_types_and_clock_states():
+    for wlt, lt, cs in [("IRTT", "admitted", "open"), ("PTLI", "admitted", "open"), ("RTTI", "admitted", "open"),
+                        ("ORTT", "non_admitted", "open"), ("PTLO", "non_admitted", "open"),
+                        ("RTTO", "non_admitted", "open"), ("ONON", "non_admitted", "non_rtt"),
+                        ("INON", "admitted", "non_rtt")]:
+        row = clean_one(waiting_list_type=wlt).frame.row(0, named=True)
+        assert (row["list_type"], row["clock_state"]) == (lt, cs), wlt
+
+
+def test_required_values_depend_on_the_kind():
+    assert "missing" in reasons(clean_one("starts", rtt_start=None))["REFERRAL_TO_TREATMENT_PERIOD_START_DATE"]
+    stops = reasons(clean_one("stops", rtt_status="20"))
+    assert "clock-stop status" in stops["REFERRAL_TO_TREATMENT_PERIOD_STATUS"]
+    assert "missing" in stops["REFERRAL_TO_TREATMENT_PERIOD_END_DATE"]
+    assert clean_one("stops", rtt_status="34", rtt_end="2026-11-10").rejections.height == 0
+
+
+def test_duplicates_inside_a_frame_reject_every_copy():
+    raw = pl.DataFrame({**{k: [v, v, v] for k, v in GOOD.items() if k != "row_number"}, "row_number": [1, 2, 3]})
+    raw = raw.with_columns(pl.Series("ppid", ["A", "B", "A"]))
+    r = wlmds.clean(raw, kind="open", provider="RAA", codes=CODES)
+    assert r.rejections["row_number"].to_list() == [1, 3]
+    assert all("rows 1, 3" in why for why in r.rejections["reason"])
+    assert r.frame["ppid"].to_list() == ["B"]
+    assert wlmds.clean(raw, kind="open", provider="RAA", codes=CODES, check_duplicates=False).rejections.height == 0
+
+
+def test_census_is_the_commonest_week_when_not_given():
+    raw = pl.DataFrame({**{k: [v] * 3 for k, v in GOOD.items() if k != "row_number"}, "row_number": [1, 2, 3]})
+    raw = raw.with_columns(pl.Series("census_date", ["2026-11-15", "15/11/2026", "2026-11-08"]),
+                           pl.Series("ppid", ["A", "B", "C"]))
+    r = wlmds.clean(raw, kind="open", provider="RAA", codes=CODES)
+    assert r.census == date(2026, 11, 15) and r.rejections["row_number"].to_list() == [3]
+
+
+def test_several_bad_fields_on_one_row_are_each_reported():
+    r = clean_one(tfc="1", priority_type="9", tci_date="9999-12-31")
+    assert set(reasons(r)) == {"ACTIVITY_TREATMENT_FUNCTION_CODE", "PRIORITY_TYPE_CODE", "TCI_Date"}
+    assert r.rejected_rows == 1
