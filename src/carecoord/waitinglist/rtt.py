@@ -230,14 +230,15 @@ def _queue_date(periods: list[Period]) -> date | None:
 
 # ---------------------------------------------------------------- many pathways (Polars)
 
-def compute_frame(events, pathways):
+def compute_frame(events, pathways, *, with_periods: bool = False):
     """Vectorised `compute` for many pathways.
 
     `events`: columns pathway_id (int), event_date (date), status (str) and optionally seq (order
     within a date). `pathways`: pathway_id, referral_received (date, nullable) and optionally
     transferred_in (bool). Returns one row per pathway: pathway_id, rtt_start, clock_open, clock_stop,
     clock_stop_status, nullified, latest_status, non_rtt, queue_date, periods (count), transferred_out.
-    No Python loop per pathway or event: the state machine is forward fills over sorted events.
+    With `with_periods`, also returns every period (pathway_id, period, start, stop, stop_status,
+    nullified) as a second frame. No Python loop per pathway or event: the state machine is forward fills over sorted events.
     """
     import polars as pl
 
@@ -341,8 +342,16 @@ def compute_frame(events, pathways):
         non_rtt=~pl.col("clock_open") & pl.col("latest_status").is_in(list(NON_RTT)).fill_null(False),
         transferred_out=pl.when(pl.col("clock_open") & (pl.col("last_activity_status") == "21"))
         .then(pl.col("last_activity_date")))
-    return out.select(g, "rtt_start", "clock_open", "clock_stop", "clock_stop_status", "nullified",
-                      "latest_status", "non_rtt", "queue_date", "periods", "transferred_out")
+    out = out.select(g, "rtt_start", "clock_open", "clock_stop", "clock_stop_status", "nullified",
+                     "latest_status", "non_rtt", "queue_date", "periods", "transferred_out")
+    if not with_periods:
+        return out
+    explicit = periods.select(g, "period", "start", "stop", "stop_status", pl.col("nullified").fill_null(False))
+    implied = (out.filter((pl.col("periods") == 1) & pl.col("clock_open"))
+               .join(explicit.select(g), on=g, how="anti")
+               .select(g, period=pl.lit(1, pl.Int32), start=pl.col("rtt_start"), stop=pl.lit(None, pl.Date),
+                       stop_status=pl.lit(None, pl.Utf8), nullified=pl.lit(False)))
+    return out, pl.concat([explicit.with_columns(pl.col("period").cast(pl.Int32)), implied])
 
 
 def waits_frame(frame, census: date, *, start_col: str = "rtt_start"):
