@@ -12,3 +12,6 @@ class WaitinglistConfig(AppConfig):
         navigation.register(navigation.NavItem(
             "Waiting list", "waitinglist:ptl", "waitinglist.view_ptl", order=10,
             description="The patient tracking list: treat in turn, record priorities and TCI dates"))
+        navigation.register(navigation.NavItem(
+            "RTT waiting times", "waitinglist:rtt_report", "waitinglist.view_reports", order=15,
+            description="18-week performance, median and 92nd-percentile waits, long waiters, by provider and specialty"))

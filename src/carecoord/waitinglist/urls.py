@@ -1,6 +1,6 @@
 from django.urls import path
 
-from carecoord.waitinglist import views
+from carecoord.waitinglist import report_views, views
 
 app_name = "waitinglist"
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("pathways/<int:pk>/tci/", views.record_tci, name="record_tci"),
     path("pathways/<int:pk>/notes/", views.add_note, name="add_note"),
     path("pathways/<int:pk>/remove/", views.remove, name="remove"),
+    path("reports/rtt/", report_views.rtt_report, name="rtt_report"),
+    path("reports/rtt.csv", report_views.rtt_report_csv, name="rtt_report_csv"),
 ]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
+from carecoord.waitinglist import rtt
 from carecoord.waitinglist import services
 from carecoord.waitinglist.forms import NoteForm, PriorityForm, RemovalForm, SavedViewForm, TciForm
 from carecoord.waitinglist.models import scoped_pathways
@@ -61,7 +62,7 @@ def _export_rows(request, query: PtlQuery, limit: int = 1_000_000):
     for ppid, issuer, prov, tfc, lt, start, prio, qd, tci, cons, proc, state in qs[:limit].iterator(chunk_size=5000):
         days = (query.census - start).days if start and state == "open" else None
         yield [ppid, issuer, prov, tfc, lt, start.isoformat() if start else "", "" if days is None else days,
-               "" if days is None else days // 7, prio, qd.isoformat() if qd else "", tci.isoformat() if tci else "",
+               "" if days is None else rtt.week_band(days), prio, qd.isoformat() if qd else "", tci.isoformat() if tci else "",
                cons, proc]
 
 

@@ -28,3 +28,7 @@ register(Route("waitinglist:set_priority", lambda s: f"/waiting-list/pathways/{s
 register(Route("api:waitinglist_ptl", lambda s: "/api/v1/waiting-list/ptl", PTL, api=True, setup=_setup))
 register(Route("api:waitinglist_pathway", lambda s: f"/api/v1/waiting-list/pathways/{s['own_pathway'].pk}", PTL,
                api=True, setup=_setup, other_url=lambda s: f"/api/v1/waiting-list/pathways/{s['other_pathway'].pk}"))
+
+REPORTS = frozenset({Role.WAITING_LIST_MANAGER, Role.ANALYST, Role.CLINICIAN, Role.SCHEDULER, Role.HUB_COORDINATOR})
+register(Route("waitinglist:rtt_report", lambda s: "/waiting-list/reports/rtt/", REPORTS, setup=_setup))
+register(Route("waitinglist:rtt_report_csv", lambda s: "/waiting-list/reports/rtt.csv", REPORTS, setup=_setup))

@@ -65,7 +65,7 @@ def test_export_csv_has_contract_columns(wlm_client, ptl):
     assert r.status_code == 200 and r["Content-Type"] == "text/csv"
     rows = list(csv.DictReader(io.StringIO(r.content.decode())))
     assert [row["ppid"] for row in rows] == [ptl["p2_old"].ppid, ptl["p2_new"].ppid]
-    assert rows[0]["days_waited"] == "400" and rows[0]["weeks_waited"] == "57"
+    assert rows[0]["days_waited"] == "400" and rows[0]["weeks_waited"] == "58"  # band 58: >57 to 58 weeks (§10.1.7)
     assert AuditLog.objects.filter(action="export").exists()
 
 

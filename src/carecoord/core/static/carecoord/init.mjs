@@ -9,7 +9,12 @@ function renderCharts(root) {
   nodes.forEach((node) => {
     if (node.dataset.rendered) return;
     const spec = JSON.parse(document.getElementById(node.dataset.vegaSpec).textContent);
-    window.vegaEmbed(node, spec, { actions: { export: true, source: false, compiled: false, editor: false } });
+    window.vegaEmbed(node, spec, { actions: { export: true, source: false, compiled: false, editor: false } })
+      .then(() => {
+        // vega-embed's actions menu is a <summary> holding only an icon: give it a name.
+        node.querySelectorAll("summary").forEach((s) => s.setAttribute("aria-label", "Chart actions: save as image"));
+        node.dataset.ready = "1";
+      });
     node.dataset.rendered = "1";
   });
 }

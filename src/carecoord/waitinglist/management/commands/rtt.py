@@ -1,0 +1,69 @@
+"""`carecoord rtt summary --provider ODS|--system ODS --census YYYY-MM-DD [--format json|csv|text]`"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+
+from carecoord.core.models import Organisation
+from carecoord.waitinglist import summary
+
+FIGURES = ("total", "within_18_weeks", "pct_within_18_weeks", "median_weeks", "p92_weeks", "over_52", "over_65",
+           "over_78", "over_104")
+
+
+def _census(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"--census must be a date as YYYY-MM-DD, not {value!r}") from exc
+
+
+def _org(code: str, what: str) -> Organisation:
+    org = Organisation.objects.filter(ods_code=code.strip().upper()).first()
+    if org is None:
+        raise CommandError(f"no organisation with ODS code {code!r} ({what})")
+    return org
+
+
+class Command(BaseCommand):
+    help = "RTT waiting-time summaries as NHS England's monthly statistics define them"
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        s = sub.add_parser("summary", help="incomplete pathways at a census date")
+        who = s.add_mutually_exclusive_group(required=True)
+        who.add_argument("--provider", help="one provider's ODS code")
+        who.add_argument("--system", help="an ICB's (or hub's) ODS code: all the providers it may see")
+        s.add_argument("--census", required=True, help="census date YYYY-MM-DD")
+        s.add_argument("--format", choices=["json", "csv", "text"], default="text")
+
+    def handle(self, *args, **opts):
+        census = _census(opts["census"])
+        if opts["provider"]:
+            ids = [_org(opts["provider"], "--provider").pk]
+        else:
+            ids = _org(opts["system"], "--system").aggregate_scope_ids()
+        frame, unknown = summary.open_clocks(ids, census)
+        out = summary.summarise(frame, census, unknown=unknown)
+        fmt = opts["format"]
+        if fmt == "json":
+            keep = {k: out[k] for k in FIGURES}
+            keep["by_treatment_function"] = {k: {f: v[f] for f in FIGURES} for k, v in out["by_treatment_function"].items()}
+            keep["unknown_clock_start"] = out["unknown_clock_start"]
+            keep["census"] = out["census"]
+            self.stdout.write(json.dumps(keep))
+        elif fmt == "csv":
+            w = csv.writer(self.stdout, lineterminator="\n")
+            w.writerow(["treatment_function", *FIGURES])
+            w.writerow(["all", *(out[f] for f in FIGURES)])
+            for k, v in out["by_treatment_function"].items():
+                w.writerow([k, *(v[f] for f in FIGURES)])
+        else:
+            self.stdout.write(f"Census {census:%d/%m/%Y}: {out['total']:,} incomplete pathways, "
+                              f"{out['pct_within_18_weeks']}% within 18 weeks, median {out['median_weeks']} weeks, "
+                              f"92nd percentile {out['p92_weeks']} weeks, {out['over_52']:,} over 52 weeks "
+                              f"({out['unknown_clock_start']:,} with an unknown clock start not counted)")
