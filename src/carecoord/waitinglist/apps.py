@@ -8,6 +8,7 @@ class WaitinglistConfig(AppConfig):
 
     def ready(self):
         from carecoord.core import navigation
+        from carecoord.waitinglist import permissions  # noqa: F401  (registers the django-rules permissions)
 
         navigation.register(navigation.NavItem(
             "Waiting list", "waitinglist:ptl", "waitinglist.view_ptl", order=10,

@@ -1,23 +1,3 @@
-"""Waiting-list permissions (django-rules; autodiscovered) — and, in submodules, the pure technical
-validation kernel (`engine`, `catalogue`)."""
-
-import rules
-
-from carecoord.core.models import Role
-from carecoord.core.permissions import has_role
-
-PTL_ROLES = has_role(Role.WAITING_LIST_MANAGER, Role.SCHEDULER, Role.CLINICIAN, Role.VALIDATOR,
-                     Role.HUB_COORDINATOR)
-
-rules.add_perm("waitinglist.view_ptl", PTL_ROLES)
-rules.add_perm("waitinglist.view_pathway", PTL_ROLES)
-rules.add_perm("waitinglist.export_ptl", has_role(Role.WAITING_LIST_MANAGER, Role.SCHEDULER, Role.HUB_COORDINATOR))
-rules.add_perm("waitinglist.set_priority", has_role(Role.CLINICIAN))
-rules.add_perm("waitinglist.remove", has_role(Role.CLINICIAN))
-rules.add_perm("waitinglist.record_tci", has_role(Role.WAITING_LIST_MANAGER, Role.SCHEDULER))
-rules.add_perm("waitinglist.add_note", has_role(Role.WAITING_LIST_MANAGER, Role.SCHEDULER, Role.CLINICIAN,
-                                                Role.VALIDATOR))
-rules.add_perm("waitinglist.import", has_role(Role.WAITING_LIST_MANAGER, Role.ORG_ADMIN))
-rules.add_perm("waitinglist.manage_profiles", has_role(Role.WAITING_LIST_MANAGER, Role.ORG_ADMIN))
-rules.add_perm("waitinglist.view_reports", has_role(Role.WAITING_LIST_MANAGER, Role.ANALYST, Role.CLINICIAN,
-                                                    Role.SCHEDULER, Role.HUB_COORDINATOR))
+"""Waiting-list rules: the pure technical validation kernel (`technical`). No Django imports here,
+so the kernel runs in benchmarks and notebooks without settings. (Permissions live in
+`waitinglist.permissions`, imported by the app config.)"""

@@ -149,7 +149,7 @@ def t4(f: Frames) -> pl.DataFrame:
       fix="Merge or close the duplicate, keeping the earliest clock start",
       source="Source Group; ehrQL pathway key; NCL dedupe")
 def t5(f: Frames) -> pl.DataFrame:
-    p = f.pathways.filter(_on_list() & (pl.col("nhs_number").fill_null("") != ""))
+    p = f.pathways.filter(_on_list() & _nhs_valid("nhs_number"))  # an invalid number is no identity (T1)
     exact = p.filter(pl.len().over("nhs_number", "ppid", "ppid_issuer", "rtt_start") > 1).select(
         "pathway_id", detail=pl.lit("same NHS number, PPID, issuer and clock start as another pathway"))
     days = f.config.duplicate_referral_days
@@ -305,7 +305,7 @@ def t20(f: Frames) -> pl.DataFrame:
 @rule("T21", "Same patient on several providers' lists for one treatment function", severity="info",
       team="validation", fix="Check for a duplicate referral or a mutual-aid transfer", source="derived")
 def t21(f: Frames) -> pl.DataFrame:
-    p = f.pathways.filter(_on_list() & (pl.col("nhs_number").fill_null("") != ""))
+    p = f.pathways.filter(_on_list() & _nhs_valid("nhs_number"))
     multi = p.filter(pl.col("provider_id").n_unique().over("nhs_number", "tfc") > 1)
     return multi.select("pathway_id", detail=pl.format("also on another provider's list for treatment function {}",
                                                        pl.col("tfc")))

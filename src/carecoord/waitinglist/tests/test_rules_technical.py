@@ -182,3 +182,9 @@ def test_generated_clean_pathways_raise_nothing(specs):
                 last_validated_on=CENSUS - timedelta(days=7))
             for i, (d, tfc, lt) in enumerate(specs)]
     assert t.run(frame(*rows), CENSUS).height == 0
+
+
+def test_duplicate_rules_ignore_invalid_nhs_numbers():
+    bad = "1234567890"
+    assert fired("T5", row(0, nhs_number=bad), row(1, nhs_number=bad)) == set()
+    assert fired("T21", row(0, nhs_number=bad), row(1, nhs_number=bad, provider_id=2)) == set()

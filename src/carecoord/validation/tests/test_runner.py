@@ -1,0 +1,67 @@
+"""Validation runs: findings are opened once, kept while seen, closed when gone; the CLI contract."""
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from carecoord.testing.factories import pathway_at, patient_at
+from carecoord.validation import runner
+from carecoord.validation.models import Finding
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_finding_is_opened_kept_and_closed(trust):
+    p = pathway_at(trust, patient_at(trust), rtt_status="21")
+    first = runner.run(organisation=trust)
+    assert first.findings_by_rule["T8"] == 1 and first.opened >= 1
+    f = Finding.objects.get(pathway=p, rule="T8")
+    second = runner.run(organisation=trust)
+    assert Finding.objects.filter(pathway=p, rule="T8").count() == 1  # not duplicated
+    f.refresh_from_db()
+    assert f.last_run_id == second.pk and f.first_run_id == first.pk and f.closed_at is None
+    p.rtt_status = "20"
+    p.save()
+    third = runner.run(organisation=trust)
+    f.refresh_from_db()
+    assert f.closed_at is not None and f.closed_reason == "no longer seen" and third.closed >= 1
+
+
+def test_a_run_for_one_provider_leaves_another_providers_findings_alone(trust, other_trust):
+    mine = pathway_at(trust, patient_at(trust), rtt_status="21")
+    theirs = pathway_at(other_trust, patient_at(other_trust), rtt_status="21")
+    runner.run()
+    assert Finding.objects.open().filter(rule="T8").count() == 2
+    mine.rtt_status = "20"
+    mine.save()
+    theirs.rtt_status = "20"
+    theirs.save()
+    runner.run(organisation=trust)
+    assert set(Finding.objects.open().filter(rule="T8").values_list("pathway_id", flat=True)) == {theirs.pk}
+
+
+def test_validate_cli_contract(trust, capsys):
+    old = timezone.localdate() - timedelta(days=200)
+    pathway_at(trust, patient_at(trust), tci_date=timezone.localdate() - timedelta(days=3), rtt_start=old)
+    call_command("validate", "run", "--provider", "RAA", "--format", "json")
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"run_id", "pathways_checked", "findings_by_rule", "seconds"}
+    assert out["pathways_checked"] == 1 and out["findings_by_rule"]["T9"] == 1
+    assert list(out["findings_by_rule"])[:3] == ["T1", "T2", "T3"]
+    call_command("validate", "findings", "--rule", "T9", "--provider", "RAA", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1 and rows[0]["provider"] == "RAA" and rows[0]["rule"] == "T9" and rows[0]["severity"] == "error"
+
+
+def test_validate_cli_errors():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="T1 to T21"):
+        call_command("validate", "findings", "--rule", "T99")
+    with pytest.raises(CommandError, match="ODS code"):
+        call_command("validate", "run", "--provider", "ZZZ")
