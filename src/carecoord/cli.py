@@ -86,10 +86,59 @@ def _db(argv: list[str]) -> int:
     return 0
 
 
+def _opel(argv: list[str]) -> int:
+    """OPEL scoring offline: no Django, no database (the pure kernel in coordination.opel)."""
+    from carecoord.coordination import opel
+
+    parser = argparse.ArgumentParser(prog="carecoord opel", description="OPEL framework scoring, offline")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sc = sub.add_parser("score", help="score a readings CSV (columns provider, metric, time, value)")
+    sc.add_argument("--readings", required=True, help="CSV file of readings")
+    sc.add_argument("--edition", default=None, help="shipped edition name or a JSON file (default: the newest shipped)")
+    sc.add_argument("--systems", help="optional CSV mapping provider,system (default: one system)")
+    sc.add_argument("--explain", action="store_true", help="include each parameter's band and reason")
+    sc.add_argument("--format", choices=["json", "text"], default="text")
+    ed = sub.add_parser("editions", help="list the framework editions shipped")
+    ed.add_argument("--format", choices=["json", "text"], default="text")
+    args = parser.parse_args(argv)
+    if args.action == "editions":
+        eds = opel.available_editions()
+        if args.format == "json":
+            print(json.dumps(eds))
+        else:
+            for e in eds:
+                print(f"{e['name']}: {e['title']} (edition {e['edition']}, version {e['version']})")
+        return 0
+    edition = args.edition or opel.available_editions()[-1]["name"]
+    systems = None
+    try:
+        if args.systems:
+            import csv
+
+            with open(args.systems, newline="") as fh:
+                systems = {row["provider"]: row["system"] for row in csv.DictReader(fh)}
+        if not Path(args.readings).exists():
+            raise ValueError(f"{args.readings}: no such file")
+        out = opel.score_table(edition, args.readings, systems=systems, explain=args.explain)
+    except (opel.EditionError, ValueError, KeyError) as exc:
+        print(f"carecoord opel score: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps(out, default=str))
+    else:
+        for res in out["results"]:
+            levels = ", ".join(f"{p} OPEL {r.get('level')} ({r.get('score')})" for p, r in res["providers"].items())
+            system = ", ".join(f"{s} OPEL {r.get('level')}" for s, r in res["systems"].items())
+            print(f"{res['at']}: {levels}; system: {system}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "db":
         return _db(argv[1:])
+    if argv and argv[0] == "opel":
+        return _opel(argv[1:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carecoord.config.settings.dev")
     if argv and argv[0] in ALIASES:
         argv[0] = ALIASES[argv[0]]
