@@ -26,7 +26,7 @@ def patient_level_models() -> set[str]:
 
 def view_modules() -> list[Path]:
     files = []
-    for pattern in ("*/views.py", "*/views/*.py", "*/api.py", "*/api/*.py"):
+    for pattern in ("*/views.py", "*/*_views.py", "*/views/*.py", "*/api.py", "*/api/*.py"):
         files.extend(SRC.glob(pattern))
     return sorted(files)
 

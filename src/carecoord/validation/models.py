@@ -223,3 +223,16 @@ class DigitalMessage(models.Model):
     @staticmethod
     def hash_token(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
+
+
+def scoped_findings(organisation: Organisation | None):
+    """Open and closed findings on pathways the organisation may see (views use this)."""
+    if organisation is None:
+        return Finding.objects.none()
+    return Finding.objects.visible_to(organisation)
+
+
+def scoped_runs(organisation: Organisation | None):
+    if organisation is None:
+        return ValidationRun.objects.none()
+    return ValidationRun.objects.filter(Q(organisation=organisation) | Q(organisation__isnull=True))

@@ -1,7 +1,12 @@
-from django.urls import include, path  # noqa: F401
+from django.urls import include, path
+
+from carecoord.validation import views
 
 app_name = "validation"
 
 urlpatterns = [
+    path("", views.worklist, name="worklist"),
+    path("findings.csv", views.worklist_csv, name="worklist_csv"),
+    path("run/", views.run_now, name="run"),
     path("digital/", include("carecoord.validation.digital_urls")),
 ]

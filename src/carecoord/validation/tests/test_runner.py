@@ -65,3 +65,29 @@ def test_validate_cli_errors():
         call_command("validate", "findings", "--rule", "T99")
     with pytest.raises(CommandError, match="ODS code"):
         call_command("validate", "run", "--provider", "ZZZ")
+
+
+def test_worklist_shows_own_findings_filters_and_exports(wlm_client, trust, other_trust):
+    mine = pathway_at(trust, patient_at(trust), rtt_status="21")
+    theirs = pathway_at(other_trust, patient_at(other_trust), rtt_status="21")
+    runner.run()
+    body = wlm_client.get("/validation/", {"rule": "T8"}).content.decode()
+    assert mine.ppid in body and theirs.ppid not in body
+    assert wlm_client.get("/validation/", {"rule": "T99"}).status_code == 400
+    rows = list(csv.reader(io.StringIO(wlm_client.get("/validation/findings.csv", {"rule": "T8"}).content.decode())))
+    assert [r[0] for r in rows[1:]] == [mine.ppid]
+
+
+def test_run_button_starts_a_job_that_records_a_run(wlm_client, trust, django_capture_on_commit_callbacks):
+    from carecoord.core.models import Job
+    from carecoord.validation.models import ValidationRun
+
+    pathway_at(trust, patient_at(trust), rtt_status="21")
+    with django_capture_on_commit_callbacks(execute=True):
+        r = wlm_client.post("/validation/run/")
+    job = Job.objects.get(kind="validation_run")
+    assert r.status_code == 302 and r["Location"].endswith(f"/jobs/{job.pk}/")
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED, job.errors
+    run = ValidationRun.objects.get(pk=job.result["run_id"])
+    assert run.organisation == trust and run.findings_by_rule["T8"] == 1

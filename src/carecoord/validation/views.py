@@ -1,0 +1,94 @@
+"""Validation worklist: open findings by team and rule, and a button to run the rules now."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from carecoord.core.models import AuditLog
+from carecoord.core.permissions import permission_required
+from carecoord.core.services.audit import Auditor
+from carecoord.core.services.jobs import start_job
+from carecoord.validation import tasks
+from carecoord.validation.models import Team, scoped_findings, scoped_runs
+from carecoord.waitinglist.rules import technical
+
+PAGE_SIZE = 50
+
+
+def _filtered(request):
+    team = request.GET.get("team", "")
+    rule = request.GET.get("rule", "")
+    errors = []
+    if team and team not in Team.values:
+        errors.append(("team", f"Choose a team from the list, not “{team[:20]}”"))
+        team = ""
+    if rule and rule not in technical.RULES:
+        errors.append(("rule", f"Choose a rule from T1 to T21, not “{rule[:20]}”"))
+        rule = ""
+    qs = scoped_findings(request.organisation).open().select_related("pathway", "pathway__provider")
+    if team:
+        qs = qs.filter(team=team)
+    if rule:
+        qs = qs.filter(rule=rule)
+    return qs.order_by("pathway__priority_rank", "pathway__queue_date", "rule", "id"), team, rule, errors
+
+
+@permission_required("validation.view_worklist")
+def worklist(request):
+    qs, team, rule, errors = _filtered(request)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = {}
+    for r, t, n in _counts(request):
+        counts.setdefault(r, 0)
+        counts[r] += n
+    Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.worklist", object_id=request.organisation.pk,
+                                        summary=f"worklist page {page.number}: {len(page.object_list)} findings")
+    last_run = scoped_runs(request.organisation).first()
+    return render(request, "validation/worklist.jinja", {
+        "page_title": "Validation worklist", "page": page, "team": team, "rule": rule, "errors": errors,
+        "teams": Team.choices, "rules": [technical.RULES[c] for c in sorted(technical.RULES, key=lambda c: int(c[1:]))],
+        "counts": counts, "last_run": last_run,
+        "can_run": request.user.has_perm("validation.run", request.organisation),
+    }, status=400 if errors else 200)
+
+
+def _counts(request):
+    from django.db.models import Count
+
+    return (scoped_findings(request.organisation).open().values_list("rule", "team").annotate(n=Count("id"))
+            .order_by())
+
+
+@permission_required("validation.view_worklist")
+def worklist_csv(request):
+    qs, team, rule, errors = _filtered(request)
+    if errors:
+        return HttpResponse("; ".join(m for _, m in errors), status=400, content_type="text/plain")
+    rows = list(qs.values_list("pathway__ppid", "pathway__ppid_issuer", "pathway__provider__ods_code", "rule",
+                               "severity", "team", "detail", "opened_at")[:200_000])
+    Auditor.from_request(request).event(AuditLog.Action.EXPORT, "validation.worklist",
+                                        object_id=request.organisation.pk, summary=f"worklist CSV: {len(rows)} rows")
+    resp = HttpResponse(content_type="text/csv")
+    resp["Content-Disposition"] = 'attachment; filename="validation-findings.csv"'
+    w = csv.writer(resp)
+    w.writerow(["patient_pathway_identifier", "issuer", "provider", "rule", "severity", "team", "detail", "opened"])
+    for r in rows:
+        w.writerow([*r[:7], r[7].date().isoformat()])
+    return resp
+
+
+@require_POST
+@permission_required("validation.run")
+def run_now(request):
+    job = start_job(tasks.run_validation, kind="validation_run", title="Validation run (rules T1–T21)",
+                    organisation=request.organisation, user=request.user, params={"user_id": request.user.pk})
+    Auditor.from_request(request).create(job, summary="validation run started")
+    messages.success(request, "The rules are running. This page shows their progress.")
+    return HttpResponseRedirect(reverse("core:job_detail", args=[job.pk]))

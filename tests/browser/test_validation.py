@@ -1,0 +1,29 @@
+"""The validation worklist in a real browser, passing axe."""
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from carecoord.core.models import Role
+from carecoord.testing.browser import assert_accessible
+from carecoord.testing.factories import OrganisationFactory, pathway_at, patient_at, user_with_roles
+from carecoord.validation import runner
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_validator_filters_the_worklist_and_opens_a_pathway(page, live_server):
+    trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust")
+    p = pathway_at(trust, patient_at(trust), rtt_status="21")
+    runner.run(organisation=trust)
+    client = Client()
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page.goto(f"{live_server.url}/validation/")
+    assert page.locator("h1").inner_text() == "Validation worklist"
+    assert_accessible(page, "validation worklist")
+    page.get_by_label("Rule").select_option("T8")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("link", name=p.ppid).click()
+    page.wait_for_url(f"**/waiting-list/pathways/{p.pk}/")
