@@ -1,3 +1,49 @@
-from ninja import Router
+"""SCC API: providers' systems post their operational readings (idempotent on provider+metric+time)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from ninja import Router, Schema
+from ninja.errors import HttpError
+
+from carecoord.coordination import services
+from carecoord.core.models import AuditLog
+from carecoord.core.services.audit import Auditor
 
 router = Router(tags=["coordination"])
+
+
+class ReadingsIn(Schema):
+    provider: str | None = None
+    readings: list[dict]
+
+
+class ReadingsOut(Schema):
+    received: int
+    changed: int
+    unchanged: int
+    scored: int
+
+
+@router.post("/readings", response={200: ReadingsOut},
+             summary="Post a batch of operational readings for your organisation",
+             description="Body: {\"provider\": ODS (optional; must be the token's organisation), \"readings\": "
+                         "[{\"metric\", \"time\" (ISO 8601 with offset), \"value\"}]}. Idempotent: the same "
+                         "provider, metric and time replaces the earlier value. All-or-nothing: one bad item "
+                         "refuses the batch with a 400 naming every bad item by index and field.")
+def post_readings(request, body: ReadingsIn):
+    org = getattr(request, "organisation", None)
+    if org is None or not request.auth.has_perm("coordination.submit_readings", org):
+        raise PermissionDenied("coordination.submit_readings")
+    if body.provider and body.provider.strip().upper() != org.ods_code:
+        raise HttpError(403, f"this token may post readings only for {org.ods_code}")
+    try:
+        out = services.ingest(org, body.readings)
+    except services.ReadingError as exc:
+        raise HttpError(400, str(exc)) from exc
+    user = request.auth if getattr(request.auth, "pk", None) else None
+    auditor = Auditor(user, organisation=org) if user else Auditor.system(
+        f"api-token:{request.api_token.prefix}", organisation=org)
+    auditor.event(AuditLog.Action.IMPORT, "coordination.readings", object_id=org.pk,
+                  summary=f"{out['received']} readings ({out['changed']} new or changed)")
+    return out

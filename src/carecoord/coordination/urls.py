@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from carecoord.coordination import views
 
 app_name = "coordination"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.board, name="board"),
+    path("providers/<str:code>/", views.provider, name="provider"),
+]

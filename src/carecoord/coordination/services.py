@@ -1,0 +1,166 @@
+"""SCC services: ingest readings (idempotent upsert), rescore OPEL for the providers and the system,
+and the board's state. The scoring itself is the pure kernel `coordination.opel`."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from carecoord.coordination import opel
+from carecoord.coordination.models import OpelScore, Reading
+from carecoord.core.models import PROVIDER_KINDS, Organisation
+
+HISTORY = timedelta(days=2)  # enough for since-midnight cumulative and yesterday's-figure parameters
+
+
+class ReadingError(ValueError):
+    """A batch item is unusable; `errors` lists (index, field, reason) for every bad item."""
+
+    def __init__(self, errors: list[tuple[int, str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"readings[{i}].{f}: {r}" for i, f, r in errors[:20]))
+
+
+def edition_name() -> str:
+    return getattr(settings, "CARECOORD_OPEL_EDITION", None) or opel.available_editions()[-1]["name"]
+
+
+@dataclass(frozen=True)
+class Item:
+    metric: str
+    at: datetime
+    value: float
+
+
+def clean(items: list[dict]) -> list[Item]:
+    """Validate a batch: every item needs metric (text), time (ISO 8601 with offset) and a finite value."""
+    out, errors = [], []
+    if not isinstance(items, list) or not items:
+        raise ReadingError([(0, "readings", "send a non-empty list of readings")])
+    for i, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            errors.append((i, "item", "must be an object with metric, time and value"))
+            continue
+        metric = raw.get("metric")
+        if not isinstance(metric, str) or not metric.strip() or len(metric) > 64:
+            errors.append((i, "metric", "a metric key (text, up to 64 characters) is required"))
+            continue
+        try:
+            at = raw["time"] if isinstance(raw.get("time"), datetime) else datetime.fromisoformat(str(raw.get("time")))
+        except (ValueError, KeyError):
+            errors.append((i, "time", "must be an ISO 8601 date-time, e.g. 2026-01-12T09:15:00+00:00"))
+            continue
+        if at.tzinfo is None:
+            errors.append((i, "time", "needs a UTC offset (e.g. +00:00) so the reading time is unambiguous"))
+            continue
+        value = raw.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            errors.append((i, "value", "must be a finite number"))
+            continue
+        out.append(Item(metric.strip(), at, float(value)))
+    if errors:
+        raise ReadingError(errors)
+    return out
+
+
+def ingest(organisation: Organisation, items: list[dict], *, source: str = "api", rescore_now: bool = True) -> dict:
+    """Upsert a batch of readings for one provider (all-or-nothing); a repeated (metric, time)
+    replaces the earlier value. Then rescore the provider and its system at the latest time sent."""
+    rows = clean(items)
+    buf = io.BytesIO()
+    pl.DataFrame({"metric": [r.metric for r in rows], "at": [r.at.isoformat() for r in rows],
+                  "value": [r.value for r in rows]}).write_csv(buf, include_header=False)
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS reading_batch")
+        cur.execute("CREATE TEMPORARY TABLE reading_batch (metric varchar(64), at timestamptz, value float8) "
+                    "ON COMMIT DROP")
+        with cur.cursor.copy("COPY reading_batch FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(buf.getvalue())
+        cur.execute("""
+            INSERT INTO coordination_reading (organisation_id, metric, at, value, source, received_at)
+            SELECT DISTINCT ON (metric, at) %s, metric, at, value, %s, %s FROM reading_batch
+            ON CONFLICT (organisation_id, metric, at) DO UPDATE SET value = EXCLUDED.value,
+                source = EXCLUDED.source, received_at = EXCLUDED.received_at
+            WHERE coordination_reading.value IS DISTINCT FROM EXCLUDED.value""", [organisation.pk, source, now])
+        changed = cur.rowcount
+        cur.execute("DROP TABLE reading_batch")
+    latest = max(r.at for r in rows)
+    scores = rescore(organisation.parent or organisation, latest) if rescore_now else []
+    return {"received": len(rows), "changed": changed, "unchanged": len(rows) - changed, "scored": len(scores)}
+
+
+def providers_of(system: Organisation) -> list[Organisation]:
+    kids = list(Organisation.objects.filter(parent=system, kind__in=PROVIDER_KINDS).order_by("ods_code"))
+    return kids or ([system] if system.kind in PROVIDER_KINDS else [])
+
+
+def rescore(system: Organisation, at: datetime) -> list[OpelScore]:
+    """Score every provider of `system`, and the system, at `at`; store the scores (replacing any
+    earlier score for that time and edition)."""
+    provs = providers_of(system)
+    if not provs:
+        return []
+    ed = edition_name()
+    codes = {p.pk: p.ods_code for p in provs}
+    readings = list(Reading.objects.filter(organisation_id__in=codes, at__gt=at - HISTORY, at__lte=at)
+                    .values_list("organisation_id", "metric", "at", "value"))
+    table = pl.DataFrame([(codes[o], m, t.isoformat(), v) for o, m, t, v in readings],
+                         schema={"provider": pl.Utf8, "metric": pl.Utf8, "time": pl.Utf8, "value": pl.Float64},
+                         orient="row")
+    index = opel.ReadingIndex.from_table(table, ed)
+    result = opel.score_at(ed, index, at, systems={c: system.ods_code for c in codes.values()}, explain=True)
+    by_code = {p.ods_code: p for p in provs}
+    stored = []
+    with transaction.atomic():
+        for code, res in result["providers"].items():
+            stored.append(_store(by_code[code], at, ed, res, is_system=False))
+        for _, res in result["systems"].items():
+            if system.kind not in PROVIDER_KINDS:
+                stored.append(_store(system, at, ed, res, is_system=True))
+    return stored
+
+
+def _store(org: Organisation, at: datetime, ed: str, res: dict, *, is_system: bool) -> OpelScore:
+    score, _ = OpelScore.objects.update_or_create(
+        organisation=org, at=at, edition=ed,
+        defaults={"is_system": is_system, "score": res.get("score"), "level": res.get("level"),
+                  "explanation": res, "computed_at": timezone.now()})
+    return score
+
+
+@dataclass
+class ProviderState:
+    organisation: Organisation
+    score: OpelScore | None
+    previous_level: int | None
+    latest: dict[str, tuple[float, datetime]]
+    history: list[tuple[datetime, int | None]]
+
+
+def board_state(system: Organisation, at: datetime | None = None) -> dict:
+    """Each provider's latest OPEL level, score and key metrics; the system's level; the last hour's changes."""
+    at = at or timezone.now()
+    provs = providers_of(system)
+    states = []
+    changes = []
+    for p in provs:
+        scores = list(OpelScore.objects.filter(organisation=p, at__lte=at).order_by("-at")[:96])
+        current = scores[0] if scores else None
+        prev = next((s.level for s in scores[1:] if s.at <= at - timedelta(hours=1)), None)
+        latest = {}
+        for metric, value, t in (Reading.objects.filter(organisation=p, at__lte=at, at__gt=at - HISTORY)
+                                 .order_by("metric", "-at").distinct("metric").values_list("metric", "value", "at")):
+            latest[metric] = (value, t)
+        if current and prev is not None and current.level != prev:
+            changes.append((p, prev, current.level))
+        states.append(ProviderState(p, current, prev, latest, [(s.at, s.level) for s in reversed(scores)]))
+    system_score = OpelScore.objects.filter(organisation=system, is_system=True, at__lte=at).order_by("-at").first()
+    return {"system": system, "system_score": system_score, "providers": states, "changes": changes, "at": at}

@@ -1,0 +1,8 @@
+"""SCC routes in the access matrix (aggregate operational data: the board is per system)."""
+
+from carecoord.core.models import Role
+from carecoord.testing.access import Route, register
+
+BOARD = frozenset({Role.SCC_OPERATOR, Role.ANALYST})
+
+register(Route("coordination:board", lambda s: "/coordination/", BOARD))

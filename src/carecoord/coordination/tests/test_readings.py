@@ -1,0 +1,86 @@
+"""SCC readings: the ingest API (token per provider, idempotent, all-or-nothing with named errors),
+OPEL rescoring after ingest, and the board."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from carecoord.coordination import services
+from carecoord.coordination.models import OpelScore, Reading
+from carecoord.core.models import Role
+from carecoord.core.services.api_tokens import issue
+from carecoord.testing.factories import user_with_roles
+
+pytestmark = pytest.mark.django_db
+AT = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+
+
+def _post(client, token, body):
+    return client.post("/api/v1/coordination/readings", data=body, content_type="application/json",
+                       headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def token(trust):
+    return issue(name="feed", organisation=trust, roles=[Role.ORG_ADMIN],
+                 created_by=user_with_roles(trust, Role.ORG_ADMIN))[1]
+
+
+def batch(at=AT, handover=45.0):
+    return {"readings": [{"metric": "ambulance_handover_mean_minutes", "time": at.isoformat(), "value": handover},
+                         {"metric": "ed_4h_performance_pct", "time": at.isoformat(), "value": 62}]}
+
+
+def test_posting_readings_stores_them_once_and_scores_provider_and_system(client, token, trust, icb):
+    r = _post(client, token, batch())
+    assert r.status_code == 200, r.content
+    assert r.json()["received"] == 2 and r.json()["changed"] == 2
+    again = _post(client, token, batch())
+    assert again.json()["changed"] == 0 and Reading.objects.count() == 2  # idempotent
+    changed = _post(client, token, batch(handover=70))
+    assert changed.json()["changed"] == 1
+    assert Reading.objects.get(metric="ambulance_handover_mean_minutes").value == 70
+    provider = OpelScore.objects.get(organisation=trust, at=AT)
+    system = OpelScore.objects.get(organisation=icb, at=AT)
+    assert system.is_system and provider.level in (1, 2, 3, 4)
+    points = {p["key"]: p["points"] for p in provider.explanation["parameters"]}
+    assert points["ambulance_handover_mean_minutes"] is not None
+    # parameters with no reading are missing, not zero
+    assert any(p["points"] is None and p["status"] != "ok" for p in provider.explanation["parameters"])
+
+
+def test_bad_items_refuse_the_batch_naming_index_and_field(client, token):
+    body = {"readings": [{"metric": "ed_4h_performance_pct", "time": AT.isoformat(), "value": 80},
+                         {"metric": "ed_4h_performance_pct", "time": "yesterday", "value": 80},
+                         {"metric": "x", "time": "2026-01-12T09:00:00", "value": 1},
+                         {"metric": "x", "time": AT.isoformat(), "value": "high"}]}
+    r = _post(client, token, body)
+    assert r.status_code == 400 and r["Content-Type"] == "application/problem+json"
+    detail = r.json()["detail"]
+    assert "readings[1].time" in detail and "readings[2].time" in detail and "readings[3].value" in detail
+    assert Reading.objects.count() == 0
+
+
+def test_a_token_posts_only_for_its_own_organisation(client, token):
+    body = {**batch(), "provider": "RBB"}
+    assert _post(client, token, body).status_code == 403
+    assert _post(client, "cc_bad_token", batch()).status_code == 401
+
+
+def test_board_shows_levels_to_scc_operators_only(client, trust, icb, other_trust):
+    services.ingest(trust, batch()["readings"])
+    op = user_with_roles(icb, Role.SCC_OPERATOR)
+    client.force_login(op)
+    body = client.get("/coordination/").content.decode()
+    assert trust.name in body and "OPEL" in body and other_trust.name in body
+    assert client.get(f"/coordination/providers/{trust.ods_code}/").status_code == 200
+    client.force_login(user_with_roles(trust, Role.WAITING_LIST_MANAGER))
+    assert client.get("/coordination/").status_code == 403
+
+
+def test_level_change_in_the_last_hour_is_shown(trust, icb):
+    services.ingest(trust, batch(at=AT - timedelta(hours=2), handover=5)["readings"])
+    services.ingest(trust, batch(at=AT, handover=90)["readings"])
+    state = services.board_state(icb, at=AT)
+    levels = [s.level for s in OpelScore.objects.filter(organisation=trust).order_by("at")]
+    assert (levels[0] != levels[-1]) == bool(state["changes"])

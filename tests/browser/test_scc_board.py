@@ -1,0 +1,41 @@
+"""The SCC board on a desktop and a phone: levels shown, refreshed in place, accessible."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from carecoord.coordination import services
+from carecoord.core.models import OrganisationKind, Role
+from carecoord.testing.browser import assert_accessible
+from carecoord.testing.factories import OrganisationFactory, user_with_roles
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _login(page, live_server, user):
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+
+
+@pytest.mark.parametrize("viewport", ["page", "phone_page"])
+def test_board_moves_when_readings_arrive(request, live_server, viewport):
+    page = request.getfixturevalue(viewport)
+    icb = OrganisationFactory(ods_code="QAA", name="Test ICB", kind=OrganisationKind.ICB)
+    trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust", parent=icb)
+    now = datetime.now(UTC).replace(microsecond=0)
+    services.ingest(trust, [{"metric": "ambulance_handover_mean_minutes", "time": (now - timedelta(minutes=30)).isoformat(),
+                             "value": 5}])
+    _login(page, live_server, user_with_roles(icb, Role.SCC_OPERATOR))
+    page.goto(f"{live_server.url}/coordination/")
+    assert page.locator("h1").inner_text() == "Coordination centre"
+    assert "Alpha Hospitals NHS Trust" in page.locator("#board").inner_text()
+    assert_accessible(page, f"SCC board ({viewport})")
+    services.ingest(trust, [{"metric": "ambulance_handover_mean_minutes", "time": now.isoformat(), "value": 97.5}])
+    page.evaluate(
+        "htmx.ajax('GET', '/coordination/', {target: '#board', swap: 'innerHTML'})")
+    page.locator("#board", has_text="97.5").wait_for()
+    assert_accessible(page, f"SCC board after update ({viewport})")
