@@ -3,7 +3,9 @@ and the board's state. The scoring itself is the pure kernel `coordination.opel`
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,13 +13,15 @@ from datetime import datetime, timedelta
 import polars as pl
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from carecoord.coordination import opel
 from carecoord.coordination.models import OpelScore, Reading
 from carecoord.core.models import PROVIDER_KINDS, Organisation
 
-HISTORY = timedelta(days=2)  # enough for since-midnight cumulative and yesterday's-figure parameters
+HISTORY = timedelta(days=2)
+SYSTEM_DEBOUNCE = timedelta(seconds=1)  # enough for since-midnight cumulative and yesterday's-figure parameters
 
 
 class ReadingError(ValueError):
@@ -29,7 +33,18 @@ class ReadingError(ValueError):
 
 
 def edition_name() -> str:
-    return getattr(settings, "CARECOORD_OPEL_EDITION", None) or opel.available_editions()[-1]["name"]
+    return getattr(settings, "CARECOORD_OPEL_EDITION", None) or _latest_shipped()
+
+
+@functools.lru_cache(maxsize=1)
+def _latest_shipped() -> str:
+    return opel.available_editions()[-1]["name"]
+
+
+@functools.lru_cache(maxsize=8)
+def edition(name: str) -> opel.Edition:
+    """Parsed and validated once per process (editions are files shipped with a release)."""
+    return opel.load_edition(name)
 
 
 @dataclass(frozen=True)
@@ -93,23 +108,27 @@ def ingest(organisation: Organisation, items: list[dict], *, source: str = "api"
         changed = cur.rowcount
         cur.execute("DROP TABLE reading_batch")
     latest = max(r.at for r in rows)
-    scores = rescore(organisation.parent or organisation, latest) if rescore_now else []
+    scores = rescore(organisation.parent or organisation, latest, only=[organisation]) if rescore_now else []
     return {"received": len(rows), "changed": changed, "unchanged": len(rows) - changed, "scored": len(scores)}
 
 
 def providers_of(system: Organisation) -> list[Organisation]:
-    kids = list(Organisation.objects.filter(parent=system, kind__in=PROVIDER_KINDS).order_by("ods_code"))
+    kids = list(Organisation.objects.filter(parent=system, kind__in=PROVIDER_KINDS).order_by("ods_code")
+                .only("id", "ods_code", "name", "kind", "parent_id"))
     return kids or ([system] if system.kind in PROVIDER_KINDS else [])
 
 
-def rescore(system: Organisation, at: datetime) -> list[OpelScore]:
-    """Score every provider of `system`, and the system, at `at`; store the scores (replacing any
-    earlier score for that time and edition)."""
+def rescore(system: Organisation, at: datetime, *, only: list[Organisation] | None = None) -> list[OpelScore]:
+    """Score the providers of `system` at `at` (or just `only`, the ones whose readings changed), then
+    the system from every provider's latest score at or before `at`. Scores replace any earlier score
+    for that time and edition."""
     provs = providers_of(system)
     if not provs:
         return []
-    ed = edition_name()
-    codes = {p.pk: p.ods_code for p in provs}
+    ed_name = edition_name()
+    ed = edition(ed_name)
+    targets = [p for p in provs if only is None or p.pk in {o.pk for o in only}]
+    codes = {p.pk: p.ods_code for p in targets}
     readings = list(Reading.objects.filter(organisation_id__in=codes, at__gt=at - HISTORY, at__lte=at)
                     .values_list("organisation_id", "metric", "at", "value"))
     table = pl.DataFrame([(codes[o], m, t.isoformat(), v) for o, m, t, v in readings],
@@ -117,15 +136,29 @@ def rescore(system: Organisation, at: datetime) -> list[OpelScore]:
                          orient="row")
     index = opel.ReadingIndex.from_table(table, ed)
     result = opel.score_at(ed, index, at, systems={c: system.ods_code for c in codes.values()}, explain=True)
-    by_code = {p.ods_code: p for p in provs}
+    by_code = {p.ods_code: p for p in targets}
     stored = []
     with transaction.atomic():
         for code, res in result["providers"].items():
-            stored.append(_store(by_code[code], at, ed, res, is_system=False))
-        for _, res in result["systems"].items():
-            if system.kind not in PROVIDER_KINDS:
-                stored.append(_store(system, at, ed, res, is_system=True))
+            stored.append(_store(by_code[code], at, ed_name, res, is_system=False))
+        if system.kind not in PROVIDER_KINDS:
+            recent = OpelScore.objects.filter(organisation=system, at=at, edition=ed_name,
+                                              computed_at__gt=timezone.now() - SYSTEM_DEBOUNCE).exists()
+            if not recent:  # a burst of providers' posts rescores the system about once a second
+                stored.append(rescore_system(system, at, provs=provs))
     return stored
+
+
+def rescore_system(system: Organisation, at: datetime, *, provs: list[Organisation] | None = None) -> OpelScore:
+    """Combine every provider's latest score at or before `at` into the system's score."""
+    provs = provs if provs is not None else providers_of(system)
+    ed_name = edition_name()
+    rows = (OpelScore.objects.filter(organisation__in=provs, is_system=False, edition=ed_name, at__lte=at)
+            .order_by("organisation_id", "-at").distinct("organisation_id")
+            .annotate(summary=RawSQL("explanation - 'parameters'", []))  # the per-parameter detail is not needed
+            .values_list("organisation__ods_code", "summary"))
+    res = opel.score_system(edition(ed_name), {code: json.loads(v) if isinstance(v, str) else v for code, v in rows})
+    return _store(system, at, ed_name, res, is_system=True)
 
 
 def _store(org: Organisation, at: datetime, ed: str, res: dict, *, is_system: bool) -> OpelScore:
@@ -163,4 +196,8 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
             changes.append((p, prev, current.level))
         states.append(ProviderState(p, current, prev, latest, [(s.at, s.level) for s in reversed(scores)]))
     system_score = OpelScore.objects.filter(organisation=system, is_system=True, at__lte=at).order_by("-at").first()
+    newest = max((st.score for st in states if st.score), key=lambda s: s.computed_at, default=None)
+    if newest and system.kind not in PROVIDER_KINDS and (
+            system_score is None or system_score.at < newest.at or system_score.computed_at < newest.computed_at):
+        system_score = rescore_system(system, newest.at, provs=provs)  # catch up after a debounced burst
     return {"system": system, "system_score": system_score, "providers": states, "changes": changes, "at": at}

@@ -84,3 +84,11 @@ def test_level_change_in_the_last_hour_is_shown(trust, icb):
     state = services.board_state(icb, at=AT)
     levels = [s.level for s in OpelScore.objects.filter(organisation=trust).order_by("at")]
     assert (levels[0] != levels[-1]) == bool(state["changes"])
+
+
+def test_system_score_catches_up_after_a_debounced_burst(trust, other_trust, icb):
+    services.ingest(trust, batch()["readings"])
+    services.ingest(other_trust, batch(handover=90)["readings"])  # within the debounce window
+    state = services.board_state(icb, at=AT)
+    system = state["system_score"]
+    assert system.explanation["providers_scored"] == 2
