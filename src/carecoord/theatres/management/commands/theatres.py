@@ -1,0 +1,62 @@
+"""`carecoord theatres plan --provider ODS --from YYYY-MM-DD --weeks N [--seconds S] [--seed K] --format json`
+(assisted list filling; books nothing) and `carecoord theatres sessions --provider ODS --from D --weeks N`
+(generate planned sessions from the weekly templates)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+
+from carecoord.core.models import AuditLog, Organisation
+from carecoord.core.services.audit import Auditor
+from carecoord.theatres import services
+
+
+def _date(value: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"{flag} must be a date as YYYY-MM-DD, not {value!r}") from exc
+
+
+class Command(BaseCommand):
+    help = "Theatre scheduling: suggested list filling and session generation"
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        p = sub.add_parser("plan", help="suggest bookings for a provider's planned lists (books nothing)")
+        p.add_argument("--provider", required=True)
+        p.add_argument("--from", dest="start", required=True)
+        p.add_argument("--weeks", type=int, default=4)
+        p.add_argument("--seconds", type=float, default=20.0)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--format", choices=["json", "text"], default="text")
+        g = sub.add_parser("sessions", help="create planned sessions from the weekly templates")
+        g.add_argument("--provider", required=True)
+        g.add_argument("--from", dest="start", required=True)
+        g.add_argument("--weeks", type=int, default=6)
+
+    def handle(self, *args, **opts):
+        org = Organisation.objects.filter(ods_code=opts["provider"].strip().upper()).first()
+        if org is None:
+            raise CommandError(f"no organisation with ODS code {opts['provider']!r} (--provider)")
+        start = _date(opts["start"], "--from")
+        if not 1 <= opts["weeks"] <= 12:
+            raise CommandError("--weeks must be between 1 and 12")
+        if opts["action"] == "sessions":
+            n = services.generate_sessions(org, start, opts["weeks"])
+            self.stdout.write(f"{n} sessions created")
+            return
+        result, data = services.plan_for_provider(org, start, opts["weeks"], seconds=opts["seconds"], seed=opts["seed"])
+        out = services.plan_json(result, data)
+        Auditor.system("cli:theatres-plan", organisation=org).event(
+            AuditLog.Action.VIEW, "theatres.plan", object_id=org.pk,
+            summary=f"plan {start} +{opts['weeks']}w: {len(out['suggested_bookings'])} suggestions")
+        if opts["format"] == "json":
+            self.stdout.write(json.dumps(out))
+        else:
+            self.stdout.write(f"{len(out['suggested_bookings'])} suggested bookings on {len(out['lists'])} lists, "
+                              f"booked utilisation {out['booked_utilisation']:.0%} ({out['status']}, "
+                              f"{out['seconds']} s)")

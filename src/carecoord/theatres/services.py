@@ -1,0 +1,142 @@
+"""Theatre services: sessions from templates, and assisted list filling from the database.
+
+`plan_for_provider` turns a provider's planned sessions, consultant leave and ready admitted
+waiting-list entries into the planner kernel's inputs (durations predicted from the provider's case
+history by `theatres.durations`), runs the CP-SAT planner and returns its suggestions. It books
+nothing: accepting a suggestion is a separate, audited booking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.utils import timezone
+
+from carecoord.core.models import Organisation
+from carecoord.theatres import planner
+from carecoord.theatres.durations import DurationModel
+from carecoord.theatres.durations import HistoricalCase as KernelCase
+from carecoord.theatres.models import (
+    LIVE_BOOKING,
+    Booking,
+    ConsultantLeave,
+    HistoricalCase,
+    SessionStatus,
+    SessionTemplate,
+    Theatre,
+    TheatreSession,
+)
+from carecoord.waitinglist.models import Pathway
+
+BOOKABLE_PRIORITIES = ("P1a", "P1b", "P2", "P3", "P4")
+
+
+def opcs(code: str) -> str:
+    """OPCS-4 codes arrive as W371 or W37.1; the duration model keys on the dotted form."""
+    code = (code or "").strip().upper()
+    return f"{code[:3]}.{code[3:]}" if len(code) == 4 and "." not in code else code
+
+
+def generate_sessions(organisation: Organisation, start: date, weeks: int) -> int:
+    """Create the planned sessions of `organisation`'s templates for `weeks` weeks from `start`
+    (existing sessions are kept). Returns how many were created."""
+    tz = timezone.get_current_timezone()
+    created = 0
+    templates = SessionTemplate.objects.filter(theatre__site__organisation=organisation, theatre__active=True)
+    for t in templates.select_related("theatre"):
+        for d in (start + timedelta(days=i) for i in range(7 * weeks)):
+            if d.weekday() != t.weekday or d < t.valid_from or (t.valid_to and d > t.valid_to):
+                continue
+            if ((d - t.valid_from).days // 7) % t.every_n_weeks:
+                continue
+            if TheatreSession.objects.filter(theatre=t.theatre, date=d, slot=t.slot).exists():
+                continue
+            TheatreSession(theatre=t.theatre, template=t, date=d, slot=t.slot, specialty=t.specialty,
+                           consultant_code=t.consultant_code, anaesthetist=t.anaesthetist,
+                           starts_at=datetime.combine(d, t.start_time, tz), ends_at=datetime.combine(d, t.end_time, tz)
+                           ).save()
+            created += 1
+    return created
+
+
+def duration_model(organisation: Organisation) -> DurationModel | None:
+    rows = HistoricalCase.objects.filter(organisation=organisation).values_list(
+        "date", "specialty", "procedure", "consultant_code", "minutes", "turnaround_minutes")
+    history = [KernelCase(d, s, opcs(p), c, float(m), float(t)) for d, s, p, c, m, t in rows.iterator()]
+    return DurationModel.fit(history) if history else None
+
+
+@dataclass
+class PlanInputs:
+    sessions: list[planner.Session]
+    cases: list[planner.Case]
+    leave: list[planner.Leave]
+    pathways: dict[int, Pathway]
+    theatre_sessions: dict[int, TheatreSession]
+
+
+def inputs(organisation: Organisation, start: date, weeks: int) -> PlanInputs:
+    end = start + timedelta(days=7 * weeks - 1)
+    ts = list(TheatreSession.objects.filter(theatre__site__organisation=organisation, date__range=(start, end),
+                                            status=SessionStatus.PLANNED).select_related("theatre"))
+    sessions = [planner.Session(id=s.pk, date=s.date, minutes=s.minutes, theatre=s.theatre.name,
+                                specialty=s.specialty, consultant=s.consultant_code,
+                                equipment=frozenset(s.theatre.equipment), start=s.starts_at.time(),
+                                allowed_overrun=s.allowed_overrun_minutes) for s in ts]
+    leave = [planner.Leave(c, a, b) for c, a, b in ConsultantLeave.objects.filter(
+        organisation=organisation, ends_on__gte=start, starts_on__lte=end).values_list(
+        "consultant_code", "starts_on", "ends_on")]
+    model = duration_model(organisation)
+    specialties = {s.specialty for s in sessions}
+    booked = set(Booking.objects.filter(status__in=LIVE_BOOKING, pathway__provider=organisation)
+                 .values_list("pathway_id", flat=True))
+    qs = (Pathway.objects.filter(provider=organisation, status="on_list", list_type="admitted", clock_state="open",
+                                 clinical_priority__in=BOOKABLE_PRIORITIES, tfc__in=specialties,
+                                 tci_date__isnull=True)
+          .exclude(pk__in=booked).order_by("priority_rank", "queue_date", "id"))
+    cases, pathways = [], {}
+    for p in qs.iterator():
+        pred = model.predict(opcs(p.intended_procedure), None, specialty=p.tfc) if model else None
+        mu, sigma, turn = (pred.mu, pred.sigma, pred.turnaround) if pred else (4.0, 0.35, 15.0)
+        ready = p.poa_status == "fit"
+        cases.append(planner.Case(entry_id=p.pk, specialty=p.tfc, procedure=opcs(p.intended_procedure),
+                                  priority=p.clinical_priority, queue_date=p.queue_date or p.rtt_start or start,
+                                  mu=mu, sigma=sigma, turnaround=turn, poa_valid_until=p.poa_valid_until,
+                                  ready=ready))
+        pathways[p.pk] = p
+    return PlanInputs(sessions, cases, leave, pathways, {s.pk: s for s in ts})
+
+
+def plan_for_provider(organisation: Organisation, start: date, weeks: int, *, seconds: float = 20.0,
+                      seed: int = 0) -> tuple[planner.Plan, PlanInputs]:
+    data = inputs(organisation, start, weeks)
+    cfg = planner.PlannerConfig(time_limit_s=seconds, seed=seed, today=start - timedelta(days=1))
+    result = planner.plan(data.sessions, data.cases, data.leave, cfg)
+    return result, data
+
+
+def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
+    """The suggestions as the CLI prints them (no patient identifiers beyond the pathway identifier)."""
+    out = []
+    for b in sorted(result.bookings, key=lambda b: (data.theatre_sessions[b.session_id].starts_at, b.order)):
+        s = data.theatre_sessions[b.session_id]
+        p = data.pathways[b.entry_id]
+        out.append({"session": s.pk, "date": s.date.isoformat(), "theatre": s.theatre.name, "slot": s.slot,
+                    "patient_pathway_identifier": p.ppid, "issuer": p.ppid_issuer, "order": b.order,
+                    "predicted_minutes": b.predicted_minutes, "p80_minutes": b.p80_minutes,
+                    "reasons": list(b.reasons)})
+    lists = [{"session": s.session_id, "date": s.date.isoformat(), "minutes": s.minutes, "cases": s.n_cases,
+              "predicted_utilisation": round(s.booked_utilisation, 3),
+              "overrun_probability": round(s.overrun_probability, 3), "bookable": s.bookable}
+             for s in result.sessions]
+    unbooked = {}
+    for u in result.unbooked:
+        unbooked[u.reason] = unbooked.get(u.reason, 0) + 1
+    return {"status": result.status, "method": result.method, "seconds": round(result.seconds, 2),
+            "suggested_bookings": out, "lists": lists, "not_booked_by_reason": unbooked,
+            "booked_utilisation": round(result.booked_utilisation, 3)}
+
+
+def theatres_of(organisation: Organisation):
+    return Theatre.objects.filter(site__organisation=organisation)

@@ -1,0 +1,86 @@
+"""Theatre services over the database: sessions from templates, and `carecoord theatres plan`."""
+
+import json
+from datetime import date, time, timedelta
+
+import pytest
+from django.core.management import call_command
+
+from carecoord.core.models import Site
+from carecoord.testing.factories import pathway_at, patient_at
+from carecoord.theatres import services
+from carecoord.theatres.models import ConsultantLeave, HistoricalCase, SessionTemplate, Theatre, TheatreSession
+
+pytestmark = pytest.mark.django_db
+MONDAY = date(2026, 11, 23)
+
+
+@pytest.fixture
+def setup(trust):
+    site = Site.objects.create(organisation=trust, ods_code="RAA01", name="Main")
+    th = Theatre.objects.create(site=site, name="Theatre 1", specialties=["110"], equipment=["laminar_flow"])
+    for wd in (0, 2):
+        SessionTemplate.objects.create(theatre=th, weekday=wd, slot="am", start_time=time(8, 30), end_time=time(12, 30),
+                                       specialty="110", consultant_code="C0001100", valid_from=MONDAY)
+    for i in range(30):
+        HistoricalCase.objects.create(organisation=trust, date=MONDAY - timedelta(days=i + 1), specialty="110",
+                                      procedure="W371", consultant_code="C0001100", minutes=95 + i % 10,
+                                      turnaround_minutes=20)
+    return th
+
+
+def test_sessions_follow_the_templates_and_are_not_duplicated(trust, setup):
+    assert services.generate_sessions(trust, MONDAY, 2) == 4
+    assert services.generate_sessions(trust, MONDAY, 2) == 0
+    assert sorted(TheatreSession.objects.values_list("date", flat=True)) == [
+        MONDAY, MONDAY + timedelta(days=2), MONDAY + timedelta(days=7), MONDAY + timedelta(days=9)]
+
+
+def test_plan_suggests_ready_patients_in_priority_order_and_respects_leave(trust, setup, capsys):
+    services.generate_sessions(trust, MONDAY, 2)
+    ConsultantLeave.objects.create(organisation=trust, consultant_code="C0001100", starts_on=MONDAY + timedelta(days=7),
+                                   ends_on=MONDAY + timedelta(days=11))
+    start = MONDAY - timedelta(days=200)
+    fit = dict(list_type="admitted", tfc="110", intended_procedure="W371", poa_status="fit",
+               poa_valid_until=MONDAY + timedelta(days=90))
+    urgent = pathway_at(trust, patient_at(trust), clinical_priority="P2", priority_rank=3, rtt_start=start, **fit)
+    routine = [pathway_at(trust, patient_at(trust), clinical_priority="P4", priority_rank=5,
+                          rtt_start=start + timedelta(days=i), **fit) for i in range(6)]
+    unready = pathway_at(trust, patient_at(trust), clinical_priority="P2", priority_rank=3, rtt_start=start,
+                         **{**fit, "poa_status": "not_started"})
+    call_command("theatres", "plan", "--provider", "RAA", "--from", MONDAY.isoformat(), "--weeks", "2",
+                 "--seconds", "3", "--seed", "1", "--format", "json")
+    out = json.loads(capsys.readouterr().out)
+    booked = [b["patient_pathway_identifier"] for b in out["suggested_bookings"]]
+    assert urgent.ppid in booked and unready.ppid not in booked
+    assert all(date.fromisoformat(b["date"]) < MONDAY + timedelta(days=7) for b in out["suggested_bookings"])
+    assert {"session", "patient_pathway_identifier", "order", "predicted_minutes", "reasons"} <= set(
+        out["suggested_bookings"][0])
+    assert {"predicted_utilisation", "overrun_probability"} <= set(out["lists"][0])
+    # treat in turn: the earliest-queued routine patients come first
+    routine_booked = [p.ppid for p in routine if p.ppid in booked]
+    assert routine_booked == [p.ppid for p in routine[:len(routine_booked)]]
+    # nothing was booked
+    from carecoord.theatres.models import Booking
+    assert not Booking.objects.exists()
+
+
+def test_plan_cli_errors(trust):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--from"):
+        call_command("theatres", "plan", "--provider", "RAA", "--from", "23/11/2026")
+
+
+def test_the_demo_health_system_has_lists_to_plan(settings, tmp_path, capsys):
+    from carecoord.core.models import Organisation, OrganisationKind
+    from carecoord.synth import services as synth
+
+    settings.DATA_DIR = tmp_path
+    synth.generate(seed=2, scale="demo", as_of=date(2026, 11, 22))
+    trust = Organisation.objects.filter(kind=OrganisationKind.NHS_TRUST).order_by("ods_code").first()
+    call_command("theatres", "plan", "--provider", trust.ods_code, "--from", "2026-11-30", "--weeks", "2",
+                 "--seconds", "2", "--format", "json")
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["lists"]) > 50 and len(out["suggested_bookings"]) > 50
+    assert 0.5 < out["booked_utilisation"] <= 1.2
