@@ -236,3 +236,9 @@ def scoped_runs(organisation: Organisation | None):
     if organisation is None:
         return ValidationRun.objects.none()
     return ValidationRun.objects.filter(Q(organisation=organisation) | Q(organisation__isnull=True))
+
+
+def scoped_tasks(organisation: Organisation | None):
+    if organisation is None:
+        return ValidationTask.objects.none()
+    return ValidationTask.objects.visible_to(organisation)

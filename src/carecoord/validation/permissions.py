@@ -9,3 +9,6 @@ WORKLIST_ROLES = has_role(Role.VALIDATOR, Role.WAITING_LIST_MANAGER, Role.CLINIC
 
 rules.add_perm("validation.view_worklist", WORKLIST_ROLES)
 rules.add_perm("validation.run", has_role(Role.VALIDATOR, Role.WAITING_LIST_MANAGER))
+rules.add_perm("validation.record_contact", has_role(Role.VALIDATOR, Role.WAITING_LIST_MANAGER, Role.SCHEDULER,
+                                                     Role.CLINICIAN))
+rules.add_perm("validation.decide", has_role(Role.CLINICIAN))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -92,3 +93,86 @@ def run_now(request):
     Auditor.from_request(request).create(job, summary="validation run started")
     messages.success(request, "The rules are running. This page shows their progress.")
     return HttpResponseRedirect(reverse("core:job_detail", args=[job.pk]))
+
+
+def _pathway(request, pk: int):
+    from django.http import Http404
+
+    from carecoord.waitinglist.models import scoped_pathways
+
+    pathway = scoped_pathways(request.organisation).filter(pk=pk).select_related("provider", "patient").first()
+    if pathway is None:
+        raise Http404("no such pathway")
+    return pathway
+
+
+@permission_required("validation.view_worklist")
+def pathway_validation(request, pk: int):
+    from carecoord.validation import workflows
+    from carecoord.validation.forms import ContactForm, DecisionForm
+
+    pathway = _pathway(request, pk)
+    contact_form, decision_form = ContactForm(prefix="c"), DecisionForm(prefix="d")
+    status = 200
+    if request.method == "POST":
+        auditor = Auditor.from_request(request)
+        action = request.POST.get("action")
+        try:
+            if action == "contact":
+                if not request.user.has_perm("validation.record_contact", request.organisation):
+                    raise PermissionDenied("validation.record_contact")
+                contact_form = ContactForm(request.POST, prefix="c")
+                if contact_form.is_valid():
+                    d = contact_form.cleaned_data
+                    workflows.record_contact(pathway, by=request.user, method=d["method"], outcome=d["outcome"],
+                                             notes=d["notes"], auditor=auditor)
+                    messages.success(request, "Contact recorded")
+                    return HttpResponseRedirect(request.path)
+            elif action == "decision":
+                if not request.user.has_perm("validation.decide", request.organisation):
+                    raise PermissionDenied("validation.decide")
+                decision_form = DecisionForm(request.POST, prefix="d")
+                if decision_form.is_valid():
+                    d = decision_form.cleaned_data
+                    workflows.record_decision(pathway, clinician=request.user, decision=d["decision"],
+                                              rationale=d["rationale"], priority=d["priority"],
+                                              removal_reason=d["removal_reason"], new_list_type=d["new_list_type"],
+                                              auditor=auditor)
+                    messages.success(request, "Clinical decision recorded")
+                    return HttpResponseRedirect(request.path)
+            elif action == "escalate":
+                if not request.user.has_perm("validation.record_contact", request.organisation):
+                    raise PermissionDenied("validation.record_contact")
+                workflows.escalate(pathway, reason="Escalated for clinical review", auditor=auditor)
+                messages.success(request, "Sent to the clinicians' worklist")
+                return HttpResponseRedirect(request.path)
+        except (workflows.ValidationError, ValueError) as exc:
+            (decision_form if action == "decision" else contact_form).add_error(None, str(exc))
+        status = 400
+    Auditor.from_request(request).view(pathway)
+    return render(request, "validation/pathway.jinja", {
+        "page_title": f"Validate pathway {pathway.ppid}", "pathway": pathway,
+        "findings": pathway.findings.filter(closed_at__isnull=True).order_by("rule"),
+        "contacts": pathway.contact_attempts.select_related("by").order_by("-at"),
+        "decisions": pathway.clinical_decisions.select_related("clinician").order_by("-decided_at"),
+        "tasks": pathway.validation_tasks.order_by("-created_at"),
+        "contact_form": contact_form, "decision_form": decision_form,
+        "can_contact": request.user.has_perm("validation.record_contact", request.organisation),
+        "can_decide": request.user.has_perm("validation.decide", request.organisation),
+    }, status=status)
+
+
+@permission_required("validation.view_worklist")
+def task_list(request):
+    from carecoord.validation.models import scoped_tasks
+
+    team = request.GET.get("team", "clinical")
+    if team not in Team.values:
+        team = "clinical"
+    qs = (scoped_tasks(request.organisation).open().filter(team=team).select_related("pathway", "pathway__provider")
+          .order_by("pathway__priority_rank", "pathway__queue_date", "id"))
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.tasks", object_id=request.organisation.pk,
+                                        summary=f"{team} tasks page {page.number}")
+    return render(request, "validation/tasks.jinja", {"page_title": "Validation tasks", "page": page, "team": team,
+                                                      "teams": Team.choices})

@@ -1,0 +1,33 @@
+from django import forms
+
+from carecoord.validation.models import ClinicalDecision, ContactAttempt, ContactOutcome
+from carecoord.waitinglist.models import ListType, RemovalReason
+
+
+class ContactForm(forms.Form):
+    method = forms.ChoiceField(choices=ContactAttempt.Method.choices, label="How did you contact the patient?",
+                               widget=forms.RadioSelect)
+    outcome = forms.ChoiceField(choices=ContactOutcome.choices, label="What was the outcome?", widget=forms.RadioSelect)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Notes",
+                            max_length=2000)
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=ClinicalDecision.Decision.choices, label="Decision", widget=forms.RadioSelect)
+    priority = forms.ChoiceField(required=False, label="Clinical priority (optional)", choices=[
+        ("", "No change"), ("P1a", "P1a"), ("P1b", "P1b"), ("P2", "P2"), ("P3", "P3"), ("P4", "P4"), ("P5", "P5"),
+        ("P6", "P6")])
+    removal_reason = forms.ChoiceField(required=False, label="Reason for removal (if removing)",
+                                       choices=[("", "Choose a reason"), *RemovalReason.choices])
+    new_list_type = forms.ChoiceField(required=False, label="Move to list (if moving)",
+                                      choices=[("", "Choose a list"), *ListType.choices])
+    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Clinical rationale", max_length=4000,
+                                error_messages={"required": "Record the reason for the decision"})
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "remove" and not data.get("removal_reason"):
+            self.add_error("removal_reason", "Choose why the patient is being removed")
+        if data.get("decision") == "move" and not data.get("new_list_type"):
+            self.add_error("new_list_type", "Choose the list to move the patient to")
+        return data

@@ -1,0 +1,103 @@
+"""Administrative and clinical validation: contact attempts, escalation to a clinician, and clinical
+decisions. A patient leaves the list only through a clinician's recorded decision
+(`waitinglist.services.remove_from_list` enforces the role and stops the clock with the right code).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from carecoord.core.models import Role
+from carecoord.core.services.audit import Auditor, snapshot
+from carecoord.validation.models import (
+    ClinicalDecision,
+    ContactAttempt,
+    ContactOutcome,
+    Team,
+    ValidationTask,
+)
+from carecoord.waitinglist import services as wl
+from carecoord.waitinglist.models import Pathway, RemovalReason
+
+NEEDS_CLINICIAN = {ContactOutcome.NO_LONGER_REQUIRED, ContactOutcome.TREATED_ELSEWHERE}
+DECISION_REMOVAL = {
+    ClinicalDecision.Decision.DISCHARGE: RemovalReason.DISCHARGED_TO_REFERRER,
+}
+
+
+class ValidationError(ValueError):
+    pass
+
+
+def _validated(pathway: Pathway, by, auditor: Auditor) -> None:
+    before = snapshot(pathway)
+    pathway.last_validated_on = timezone.localdate()
+    pathway.last_validated_by = by.get_full_name() or by.username
+    pathway.save(update_fields=["last_validated_on", "last_validated_by"])
+    auditor.update(pathway, before, summary="validated")
+
+
+def escalate(pathway: Pathway, *, reason: str, auditor: Auditor, source: str = "escalation") -> ValidationTask:
+    task, created = ValidationTask.objects.get_or_create(
+        pathway=pathway, team=Team.CLINICAL, kind=ValidationTask.Kind.CLINICAL, status=ValidationTask.Status.OPEN,
+        defaults={"reason": reason[:300], "source": source[:30]})
+    if created:
+        auditor.create(task, summary="clinical validation requested")
+    return task
+
+
+@transaction.atomic
+def record_contact(pathway: Pathway, *, by, method: str, outcome: str, notes: str, auditor: Auditor) -> ContactAttempt:
+    if method not in ContactAttempt.Method.values:
+        raise ValidationError(f"{method!r} is not a contact method")
+    if outcome not in ContactOutcome.values:
+        raise ValidationError(f"{outcome!r} is not a contact outcome")
+    attempt = ContactAttempt.objects.create(pathway=pathway, by=by, method=method, outcome=outcome, notes=notes.strip())
+    auditor.create(attempt, summary=f"contact: {outcome}")
+    if outcome != ContactOutcome.UNABLE_TO_CONTACT:
+        _validated(pathway, by, auditor)
+    if outcome in NEEDS_CLINICIAN:
+        escalate(pathway, reason=f"Patient says: {ContactOutcome(outcome).label.lower()}", auditor=auditor,
+                 source="contact")
+    return attempt
+
+
+@transaction.atomic
+def record_decision(pathway: Pathway, *, clinician, decision: str, rationale: str, auditor: Auditor,
+                    priority: str = "", removal_reason: str = "", new_list_type: str = "") -> ClinicalDecision:
+    """A clinician's decision. Keep (optionally with a priority), discharge or remove (off the list,
+    clock stopped), or move to another list type."""
+    if Role.CLINICIAN not in clinician.roles_at(pathway.provider):
+        raise wl.ClinicalDecisionRequired("only a clinician can record a clinical validation decision")
+    if decision not in ClinicalDecision.Decision.values:
+        raise ValidationError(f"{decision!r} is not a decision")
+    if not rationale.strip():
+        raise ValidationError("record the reason for the decision")
+    if decision == ClinicalDecision.Decision.REMOVE and removal_reason not in RemovalReason.values:
+        raise ValidationError("choose why the patient is being removed")
+    if decision == ClinicalDecision.Decision.MOVE and new_list_type not in ("admitted", "non_admitted", "planned",
+                                                                             "diagnostic"):
+        raise ValidationError("choose the list to move the patient to")
+    record = ClinicalDecision.objects.create(pathway=pathway, clinician=clinician, decision=decision,
+                                             priority=priority, new_list_type=new_list_type,
+                                             removal_reason=removal_reason, rationale=rationale.strip())
+    auditor.create(record, summary=f"clinical decision: {decision}")
+    if priority:
+        wl.set_priority(pathway, priority, reason=rationale.strip(), by=clinician, auditor=auditor)
+    if decision in (ClinicalDecision.Decision.REMOVE, ClinicalDecision.Decision.DISCHARGE):
+        reason = removal_reason if decision == ClinicalDecision.Decision.REMOVE else DECISION_REMOVAL[decision]
+        wl.remove_from_list(pathway, reason=reason, decided_by=clinician, rationale=rationale, auditor=auditor)
+    elif decision == ClinicalDecision.Decision.MOVE:
+        before = snapshot(pathway)
+        pathway.list_type = new_list_type
+        pathway.save(update_fields=["list_type"])
+        auditor.update(pathway, before, summary=f"moved to the {new_list_type} list")
+    pathway.refresh_from_db()
+    _validated(pathway, clinician, auditor)
+    for task in ValidationTask.objects.filter(pathway=pathway, team=Team.CLINICAL, status=ValidationTask.Status.OPEN):
+        before = snapshot(task)
+        task.status, task.done_at, task.outcome = ValidationTask.Status.DONE, timezone.now(), decision
+        task.save(update_fields=["status", "done_at", "outcome"])
+        auditor.update(task, before, summary="clinical validation done")
+    return record
