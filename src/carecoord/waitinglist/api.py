@@ -95,7 +95,8 @@ def ptl(request, filters: Query[PtlFilters]):
     if not form.is_valid():
         raise HttpError(422, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
     query = PtlQuery.from_form(form)
-    qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"))
+    qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"),
+                     request.organisation.patient_scope_ids() if request.organisation else [])
     paginator = EstimatingPaginator(qs, PAGE)
     count = paginator.count
     page = max(1, query.page)

@@ -20,6 +20,7 @@ def week_band(days: int) -> int:
 class PathwayRow:
     p: Pathway
     census: date
+    possible_duplicate: bool = False
 
     @property
     def days(self) -> int | None:

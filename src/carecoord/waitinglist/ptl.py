@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from django import forms
 from django.core.paginator import Paginator
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -36,6 +36,7 @@ SORTS = {
 }
 
 TCI_CHOICES = [("", "Any"), ("none", "No TCI date"), ("booked", "TCI date booked"), ("past", "TCI date passed")]
+DUPLICATE_CHOICES = [("", "Any"), ("only", "Possible duplicates or transfers")]
 VALIDATION_CHOICES = [("", "Any"), ("recent", "Validated in the last 12 weeks"), ("due", "Not validated in 12 weeks")]
 
 
@@ -52,6 +53,7 @@ class PtlFilterForm(forms.Form):
                                     input_formats=["%Y-%m-%d", "%d/%m/%Y"])
     tci = forms.ChoiceField(required=False, choices=TCI_CHOICES, label="TCI")
     validation = forms.ChoiceField(required=False, choices=VALIDATION_CHOICES, label="Validation")
+    duplicates = forms.ChoiceField(required=False, choices=DUPLICATE_CHOICES, label="Across providers")
     sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS], label="Sort by")
     page = forms.IntegerField(required=False, min_value=1)
 
@@ -60,6 +62,27 @@ class PtlFilterForm(forms.Form):
         if v and not v.isalnum():
             raise forms.ValidationError("Enter a 3-character treatment function code, like 110")
         return v
+
+
+def elsewhere(scope_ids: list[int]):
+    """The same patient on another provider's list for the same treatment function (reference §4.2
+    T21: a possible duplicate referral or a mutual-aid transfer) — only among the providers the viewer
+    may see, so the flag never reveals another organisation's list."""
+    from carecoord.waitinglist.models import Pathway
+
+    return (Pathway.objects.filter(patient_id=OuterRef("patient_id"), tfc=OuterRef("tfc"), status="on_list",
+                                   provider_id__in=scope_ids)
+            .exclude(provider_id=OuterRef("provider_id")))
+
+
+def possible_duplicates(pathways, scope_ids: list[int]) -> set[int]:
+    """Which of these pathways' patients are on another visible provider's list for the same TFC."""
+    from carecoord.waitinglist.models import Pathway
+
+    ids = [p.pk for p in pathways]
+    if not ids or len(scope_ids) < 2:
+        return set()
+    return set(Pathway.objects.filter(pk__in=ids).filter(Exists(elsewhere(scope_ids))).values_list("pk", flat=True))
 
 
 @dataclass
@@ -74,6 +97,7 @@ class PtlQuery:
     breach_before: date | None = None
     tci: str = ""
     validation: str = ""
+    duplicates: str = ""
     sort: str = "priority"
     page: int = 1
     census: date = field(default_factory=timezone.localdate)
@@ -86,7 +110,7 @@ class PtlQuery:
             q.census = census
         return q
 
-    def apply(self, qs: QuerySet) -> QuerySet:
+    def apply(self, qs: QuerySet, scope_ids: list[int] | None = None) -> QuerySet:
         c = self.census
         if self.provider:
             qs = qs.filter(provider__ods_code=self.provider.upper())
@@ -121,6 +145,8 @@ class PtlQuery:
             qs = qs.filter(last_validated_on__gte=c - timedelta(weeks=12))
         elif self.validation == "due":
             qs = qs.filter(Q(last_validated_on__isnull=True) | Q(last_validated_on__lt=c - timedelta(weeks=12)))
+        if self.duplicates == "only":
+            qs = qs.filter(Exists(elsewhere(scope_ids or []))) if scope_ids and len(scope_ids) > 1 else qs.none()
         order = SORTS.get(self.sort, SORTS["priority"])
         return qs.order_by(*[F(o[1:]).desc(nulls_last=True) if o.startswith("-") else F(o).asc(nulls_last=True)
                              for o in order])
@@ -129,7 +155,7 @@ class PtlQuery:
         from urllib.parse import urlencode
 
         params = {k: getattr(self, k) for k in ("provider", "site", "tfc", "consultant", "list_type", "priority",
-                                                "band", "breach_before", "tci", "validation", "sort", "page")}
+                                                "band", "breach_before", "tci", "validation", "duplicates", "sort", "page")}
         params.update(overrides)
         return urlencode({k: v for k, v in params.items() if v not in (None, "", 1) or (k == "page" and v != 1)})
 

@@ -19,7 +19,7 @@ from carecoord.waitinglist import services
 from carecoord.waitinglist.forms import NoteForm, PriorityForm, RemovalForm, SavedViewForm, TciForm
 from carecoord.waitinglist.models import scoped_pathways
 from carecoord.waitinglist.presenters import PathwayPresenter, PathwayRow
-from carecoord.waitinglist.ptl import BANDS, SORTS, EstimatingPaginator, PtlFilterForm, PtlQuery
+from carecoord.waitinglist.ptl import BANDS, SORTS, EstimatingPaginator, PtlFilterForm, PtlQuery, possible_duplicates
 
 PAGE_SIZE = 50
 EXPORT_COLUMNS = ["ppid", "ppid_issuer", "provider", "tfc", "list_type", "rtt_start", "days_waited", "weeks_waited",
@@ -35,7 +35,7 @@ def _query(request) -> tuple[PtlFilterForm, PtlQuery]:
 
 def _ptl_queryset(request, query: PtlQuery):
     qs = scoped_pathways(request.organisation).ptl().select_related("provider")
-    return query.apply(qs)
+    return query.apply(qs, request.organisation.patient_scope_ids() if request.organisation else [])
 
 
 @permission_required("waitinglist.view_ptl")
@@ -44,7 +44,8 @@ def ptl(request):
     qs = _ptl_queryset(request, query) if form.is_valid() or not request.GET else scoped_pathways(None)
     paginator = EstimatingPaginator(qs, PAGE_SIZE)
     page = paginator.get_page(query.page)
-    rows = [PathwayRow(p, query.census) for p in page.object_list]
+    dupes = possible_duplicates(page.object_list, request.organisation.patient_scope_ids())
+    rows = [PathwayRow(p, query.census, p.pk in dupes) for p in page.object_list]
     saved = request.user.saved_ptl_views.filter(organisation=request.organisation).order_by("name")
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
                                         summary=f"PTL page {page.number}: {len(rows)} pathways")
