@@ -23,9 +23,24 @@ class Command(BaseCommand):
                             help="the 'today' of the synthetic data (default: today)")
         parser.add_argument("--if-empty", action="store_true",
                             help="do nothing (exit 0) if the database already holds a health system")
+        parser.add_argument("--emit-wlmds", metavar="DIR",
+                            help="write the waiting lists already generated as WLMDS CSV files into DIR and stop")
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, **opts):
+        if opts.get("emit_wlmds"):
+            from pathlib import Path
+
+            from carecoord.synth.wlmds_emit import emit
+
+            files = emit(Path(opts["emit_wlmds"]), opts["as_of"] or timezone.localdate())
+            if not files:
+                raise CommandError("no waiting lists to write: run `carecoord synth` first")
+            if opts["format"] == "json":
+                self.stdout.write(json.dumps({"files": [str(f) for f in files]}))
+            else:
+                self.stdout.write(f"{len(files)} WLMDS files written to {opts['emit_wlmds']}")
+            return
         if opts["if_empty"] and not services.database_is_empty():
             self.stderr.write("The database already holds a health system: nothing to do.")
             return
