@@ -17,9 +17,9 @@ def _reference_data(request):
     if marker is None and not {"db", "transactional_db", "live_server"} & set(request.fixturenames):
         return
     request.getfixturevalue("_django_db_helper")
-    from carecoord.core.models import RttStatus
-
     from django.test.testcases import DatabaseOperationForbidden
+
+    from carecoord.core.models import RttStatus
 
     try:
         present = RttStatus.objects.exists()

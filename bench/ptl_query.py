@@ -86,7 +86,7 @@ def _load(org, n: int) -> None:
     from django.db import connection, transaction
 
     from carecoord.core import nhs_number
-    from carecoord.synth.registry import SynthContext, SCALES
+    from carecoord.synth.registry import SCALES, SynthContext
 
     rng = np.random.default_rng(5)
     today = date.today()

@@ -76,8 +76,8 @@ def main() -> None:
         waits = rtt.waits_frame(out.filter(pl.col("clock_open")), census)
     sample = min(20_000, n)
     sev = ev.filter(pl.col("pathway_id") < sample).sort("pathway_id", "event_date")
-    groups = {k[0]: list(zip(g["event_date"], g["status"])) for k, g in sev.group_by(["pathway_id"])}
-    refs = dict(zip(pw["pathway_id"][:sample], pw["referral_received"][:sample]))
+    groups = {k[0]: list(zip(g["event_date"], g["status"], strict=True)) for k, g in sev.group_by(["pathway_id"])}
+    refs = dict(zip(pw["pathway_id"][:sample], pw["referral_received"][:sample], strict=True))
     with timer() as ts:
         for pid in range(sample):
             rtt.compute(groups.get(pid, []), referral_received=refs[pid])

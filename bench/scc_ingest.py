@@ -57,7 +57,7 @@ def main() -> None:
     with timer() as t:
         for k in range(args.times):
             at = (start + timedelta(minutes=15 * k)).isoformat()
-            for org, token in zip(orgs, tokens, strict=True):
+            for token in tokens:
                 body = {"readings": [{"metric": m, "time": at, "value": float(v)}
                                      for m, v in zip(keys, rng.uniform(0, 100, len(keys)), strict=True)]}
                 t0 = time.perf_counter()

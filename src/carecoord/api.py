@@ -9,9 +9,9 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from carecoord.coordination.api import router as coordination_router
 from carecoord.core.api import router as core_router
 from carecoord.core.api_auth import SessionAuth, TokenAuth
-from carecoord.coordination.api import router as coordination_router
 from carecoord.escalation.api import router as escalation_router
 from carecoord.integration.api import router as integration_router
 from carecoord.theatres.api import router as theatres_router

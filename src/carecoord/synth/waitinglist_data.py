@@ -254,7 +254,6 @@ def waiting_lists(ctx: SynthContext) -> dict:
         patient_idx = rng.integers(0, len(home), n)
         keep = rng.random(n) < is_weight[home[patient_idx]]
         patient_idx = patient_idx[keep]
-        m = len(patient_idx)
         org_idx = home[patient_idx]
         frame, events, periods, defects = _chunk(
             ctx, rng, first_id=next_id, patient_ids=(patient_idx + 1).astype(np.int64),

@@ -118,15 +118,15 @@ class TheatreSession(models.Model):
     def __str__(self) -> str:
         return f"Session {self.pk} {self.date} {self.slot}"
 
-    @property
-    def minutes(self) -> int:
-        return int((self.ends_at - self.starts_at).total_seconds() // 60)
-
     def save(self, *args, **kwargs):
         from psycopg.types.range import Range
 
         self.during = Range(self.starts_at, self.ends_at, "[)")
         super().save(*args, **kwargs)
+
+    @property
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
 
 
 class ConsultantLeave(models.Model):

@@ -46,7 +46,7 @@ def worklist(request):
     qs, team, rule, errors = _filtered(request)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     counts = {}
-    for r, t, n in _counts(request):
+    for r, _team, n in _counts(request):
         counts.setdefault(r, 0)
         counts[r] += n
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.worklist", object_id=request.organisation.pk,

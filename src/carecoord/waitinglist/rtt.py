@@ -41,9 +41,9 @@ checks they agree on random event histories.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Iterable
 
 STATUS_MEANINGS: dict[str, str] = {
     "10": "First activity in an RTT period",

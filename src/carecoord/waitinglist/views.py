@@ -14,12 +14,18 @@ from django.views.decorators.http import require_POST
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
-from carecoord.waitinglist import rtt
-from carecoord.waitinglist import services
+from carecoord.waitinglist import rtt, services
 from carecoord.waitinglist.forms import NoteForm, PriorityForm, RemovalForm, SavedViewForm, TciForm
 from carecoord.waitinglist.models import scoped_pathways
 from carecoord.waitinglist.presenters import PathwayPresenter, PathwayRow
-from carecoord.waitinglist.ptl import BANDS, SORTS, EstimatingPaginator, PtlFilterForm, PtlQuery, possible_duplicates
+from carecoord.waitinglist.ptl import (
+    BANDS,
+    SORTS,
+    EstimatingPaginator,
+    PtlFilterForm,
+    PtlQuery,
+    possible_duplicates,
+)
 
 PAGE_SIZE = 50
 EXPORT_COLUMNS = ["ppid", "ppid_issuer", "provider", "tfc", "list_type", "rtt_start", "days_waited", "weeks_waited",

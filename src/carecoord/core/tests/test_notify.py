@@ -24,7 +24,7 @@ def test_notify_key_selects_govuk_client():
         client = get_notifier()
     assert isinstance(client, GovUkNotifyClient)
     assert client.service_id == "11111111-2222-3333-4444-555555555555"
-    assert client.secret == "66666666-7777-8888-9999-000000000000"
+    assert client.secret == "66666666-7777-8888-9999-000000000000"  # noqa: S105 (a test value)
     assert client._token().count(".") == 2
 
 

@@ -5,7 +5,6 @@ from datetime import date
 
 import polars as pl
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from carecoord.synth import services

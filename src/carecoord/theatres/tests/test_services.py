@@ -9,7 +9,13 @@ from django.core.management import call_command
 from carecoord.core.models import Site
 from carecoord.testing.factories import pathway_at, patient_at
 from carecoord.theatres import services
-from carecoord.theatres.models import ConsultantLeave, HistoricalCase, SessionTemplate, Theatre, TheatreSession
+from carecoord.theatres.models import (
+    ConsultantLeave,
+    HistoricalCase,
+    SessionTemplate,
+    Theatre,
+    TheatreSession,
+)
 
 pytestmark = pytest.mark.django_db
 MONDAY = date(2026, 11, 23)

@@ -248,7 +248,7 @@ def test_waits_frame_matches_the_scalar_definitions():
     census = date(2025, 6, 30)
     starts = [census - timedelta(days=n) for n in (0, 7, 8, 126, 127, 364, 365, 729)]
     f = rtt.waits_frame(pl.DataFrame({"rtt_start": starts}), census)
-    for row, start in zip(f.to_dicts(), starts):
+    for row, start in zip(f.to_dicts(), starts, strict=True):
         days = rtt.days_waited(start, census)
         assert row["days_waited"] == days
         assert row["week_band"] == rtt.week_band(days)

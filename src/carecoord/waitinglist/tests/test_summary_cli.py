@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from django.core.management import call_command
 
-from carecoord.waitinglist import summary
 from carecoord.testing.factories import pathway_at, patient_at
+from carecoord.waitinglist import summary
 
 CENSUS = date(2026, 11, 15)
 

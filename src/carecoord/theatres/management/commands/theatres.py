@@ -5,20 +5,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from carecoord.core.models import AuditLog, Organisation
+from carecoord.core.commands import iso_date, organisation
+from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
 from carecoord.theatres import services
-
-
-def _date(value: str, flag: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"{flag} must be a date as YYYY-MM-DD, not {value!r}") from exc
 
 
 class Command(BaseCommand):
@@ -39,10 +32,8 @@ class Command(BaseCommand):
         g.add_argument("--weeks", type=int, default=6)
 
     def handle(self, *args, **opts):
-        org = Organisation.objects.filter(ods_code=opts["provider"].strip().upper()).first()
-        if org is None:
-            raise CommandError(f"no organisation with ODS code {opts['provider']!r} (--provider)")
-        start = _date(opts["start"], "--from")
+        org = organisation(opts["provider"])
+        start = iso_date(opts["start"], "--from")
         if not 1 <= opts["weeks"] <= 12:
             raise CommandError("--weeks must be between 1 and 12")
         if opts["action"] == "sessions":

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from carecoord.core.commands import iso_date, organisation
 from carecoord.core.models import AuditLog, Organisation
 from carecoord.core.services.audit import Auditor
 from carecoord.validation import runner
@@ -17,12 +17,7 @@ from carecoord.waitinglist.rules import technical
 
 
 def _org(code: str | None) -> Organisation | None:
-    if not code:
-        return None
-    org = Organisation.objects.filter(ods_code=code.strip().upper()).first()
-    if org is None:
-        raise CommandError(f"no organisation with ODS code {code!r} (--provider)")
-    return org
+    return organisation(code) if code else None
 
 
 class Command(BaseCommand):
@@ -48,10 +43,7 @@ class Command(BaseCommand):
     def _run(self, opts):
         census = None
         if opts.get("census"):
-            try:
-                census = date.fromisoformat(opts["census"])
-            except ValueError as exc:
-                raise CommandError(f"--census must be YYYY-MM-DD, not {opts['census']!r}") from exc
+            census = iso_date(opts["census"], "--census")
         rules = opts.get("rule")
         unknown = [r for r in rules or [] if r not in technical.RULES]
         if unknown:

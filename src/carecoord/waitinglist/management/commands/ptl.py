@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from carecoord.core.models import AuditLog, Organisation
+from carecoord.core.commands import iso_date, organisation
+from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
 from carecoord.waitinglist import rtt
 from carecoord.waitinglist.models import Pathway
@@ -28,13 +28,8 @@ class Command(BaseCommand):
         e.add_argument("--format", choices=["csv", "json"], default="csv")
 
     def handle(self, *args, **opts):
-        try:
-            census = date.fromisoformat(opts["census"])
-        except ValueError as exc:
-            raise CommandError(f"--census must be a date as YYYY-MM-DD, not {opts['census']!r}") from exc
-        org = Organisation.objects.filter(ods_code=opts["provider"].strip().upper()).first()
-        if org is None:
-            raise CommandError(f"no organisation with ODS code {opts['provider']!r}")
+        census = iso_date(opts["census"], "--census")
+        org = organisation(opts["provider"])
         qs = (Pathway.objects.filter(provider=org, status="on_list", clock_state="open", rtt_start__lte=census)
               .order_by("priority_rank", "queue_date", "id")
               .values_list("ppid", "ppid_issuer", "tfc", "list_type", "rtt_start", "clinical_priority", "queue_date",

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from carecoord.core.models import Organisation
+from carecoord.core.commands import iso_date, organisation
 from carecoord.waitinglist import summary
 
 FIGURES = ("total", "within_18_weeks", "pct_within_18_weeks", "median_weeks", "p92_weeks", "over_52", "over_65",
            "over_78", "over_104")
 
 
-def _census(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"--census must be a date as YYYY-MM-DD, not {value!r}") from exc
-
-
-def _org(code: str, what: str) -> Organisation:
-    org = Organisation.objects.filter(ods_code=code.strip().upper()).first()
-    if org is None:
-        raise CommandError(f"no organisation with ODS code {code!r} ({what})")
-    return org
 
 
 class Command(BaseCommand):
@@ -42,11 +29,11 @@ class Command(BaseCommand):
         s.add_argument("--format", choices=["json", "csv", "text"], default="text")
 
     def handle(self, *args, **opts):
-        census = _census(opts["census"])
+        census = iso_date(opts["census"], "--census")
         if opts["provider"]:
-            ids = [_org(opts["provider"], "--provider").pk]
+            ids = [organisation(opts["provider"], "--provider").pk]
         else:
-            ids = _org(opts["system"], "--system").aggregate_scope_ids()
+            ids = organisation(opts["system"], "--system").aggregate_scope_ids()
         frame, unknown = summary.open_clocks(ids, census)
         out = summary.summarise(frame, census, unknown=unknown)
         fmt = opts["format"]
