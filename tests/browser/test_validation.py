@@ -36,3 +36,16 @@ def test_validator_filters_the_worklist_and_opens_a_pathway(page, live_server):
     page.goto(f"{live_server.url}/validation/tasks/")
     assert p.ppid in page.locator("main").inner_text()
     assert_accessible(page, "clinical task worklist")
+
+
+def test_dashboard_chart_is_accessible(page, live_server):
+    trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust")
+    pathway_at(trust, patient_at(trust), rtt_status="21")
+    runner.run(organisation=trust)
+    client = Client()
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page.goto(f"{live_server.url}/validation/dashboard/")
+    page.locator('.cc-chart[data-ready="1"]').wait_for()
+    assert_accessible(page, "validation dashboard")

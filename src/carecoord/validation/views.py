@@ -176,3 +176,47 @@ def task_list(request):
                                         summary=f"{team} tasks page {page.number}")
     return render(request, "validation/tasks.jinja", {"page_title": "Validation tasks", "page": page, "team": team,
                                                       "teams": Team.choices})
+
+
+@permission_required("validation.view_worklist")
+def dashboard(request):
+    """Counts by rule and severity over runs, findings opened and closed, removals by reason, the share
+    of the list validated in the last 12 weeks and who is due for revalidation (12/26/52 weeks)."""
+    from datetime import timedelta
+
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from carecoord.waitinglist.models import scoped_pathways
+
+    org = request.organisation
+    today = timezone.localdate()
+    runs = list(scoped_runs(org).filter(status="done").order_by("-started_at")[:20])[::-1]
+    by_rule = [{"run": r.started_at.strftime("%d %b %H:%M"), "rule": rule, "findings": n}
+               for r in runs for rule, n in r.findings_by_rule.items() if n]
+    open_by = (scoped_findings(org).open().values("rule", "severity").annotate(n=Count("id")).order_by("rule"))
+    on_list = scoped_pathways(org).filter(status="on_list")
+    stats = on_list.aggregate(
+        total=Count("id"),
+        recent=Count("id", filter=Q(last_validated_on__gte=today - timedelta(weeks=12))),
+        due=Count("id", filter=Q(clock_state="open", rtt_start__lt=today - timedelta(weeks=12))
+                  & (Q(last_validated_on__isnull=True) | Q(last_validated_on__lt=today - timedelta(weeks=12)))),
+    )
+    removals = (scoped_pathways(org).filter(status="removed").values("removal__reason")
+                .annotate(n=Count("id")).order_by("-n"))
+    chart = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "description": "Findings by rule in each validation run", "width": "container", "height": 260,
+        "data": {"values": by_rule},
+        "mark": {"type": "bar", "aria": False},
+        "encoding": {"x": {"field": "run", "type": "ordinal", "title": "Run", "sort": None},
+                     "y": {"field": "findings", "type": "quantitative", "title": "Findings"},
+                     "color": {"field": "rule", "type": "nominal", "title": "Rule"},
+                     "tooltip": [{"field": "rule"}, {"field": "findings"}]},
+    }
+    Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.dashboard", object_id=org.pk,
+                                        summary="validation dashboard")
+    pct = round(100 * stats["recent"] / stats["total"], 1) if stats["total"] else None
+    return render(request, "validation/dashboard.jinja", {
+        "page_title": "Validation dashboard", "runs": runs[::-1][:10], "open_by": list(open_by), "stats": stats,
+        "pct_recent": pct, "removals": list(removals), "chart": chart, "has_chart": bool(by_rule)})

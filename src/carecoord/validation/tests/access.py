@@ -21,3 +21,4 @@ def _setup(s):
 register(Route("validation:tasks", lambda s: "/validation/tasks/", WORKLIST))
 register(Route("validation:pathway", lambda s: f"/validation/pathways/{s['own_pathway'].pk}/", WORKLIST, setup=_setup,
                other_url=lambda s: f"/validation/pathways/{s['other_pathway'].pk}/"))
+register(Route("validation:dashboard", lambda s: "/validation/dashboard/", WORKLIST))

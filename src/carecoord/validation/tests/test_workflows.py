@@ -83,3 +83,21 @@ def test_another_organisations_pathway_is_404(client, trust, other_trust):
     theirs = pathway_at(other_trust, patient_at(other_trust))
     client.force_login(user_with_roles(trust, Role.VALIDATOR))
     assert client.get(f"/validation/pathways/{theirs.pk}/").status_code == 404
+
+
+def test_dashboard_counts(client, trust, p):
+    from carecoord.validation import runner
+
+    p.rtt_status = "21"
+    p.save()
+    runner.run(organisation=trust)
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    r = client.get("/validation/dashboard/")
+    body = r.content.decode()
+    assert r.status_code == 200 and "T8" in body and "runs-spec" in body
+    import re
+
+    cards = dict(re.findall(r'card__description">([^<]+)</p><p class="nhsuk-heading-l[^"]*">([^<]+)</p>', body))
+    assert cards["Pathways on the list"] == "1"
+    assert cards["Due for revalidation"] == "1"  # waited 100 days, never validated
+    assert cards["Validated in the last 12 weeks"] == "0.0%"
