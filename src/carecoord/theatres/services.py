@@ -140,3 +140,97 @@ def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
 
 def theatres_of(organisation: Organisation):
     return Theatre.objects.filter(site__organisation=organisation)
+
+
+# ---------------------------------------------------------------- booking and a session's state
+
+class BookingRefused(ValueError):
+    """The database refused the booking (full list, leave, expired POA, double booking...)."""
+
+
+def _prediction(model: DurationModel | None, pathway: Pathway):
+    if model is None:
+        return 4.0, 0.35, 15.0
+    pred = model.predict(opcs(pathway.intended_procedure), None, specialty=pathway.tfc)
+    return pred.mu, pred.sigma, pred.turnaround
+
+
+def book(session: TheatreSession, pathway: Pathway, *, by, auditor, reasons: tuple[str, ...] = (),
+         suggested: bool = False) -> Booking:
+    """Book a patient at the end of a list. The database's guards (capacity with the allowed overrun,
+    consultant leave, POA validity, one live session per patient at a time) decide; their refusal comes
+    back as BookingRefused with PostgreSQL's message, which names the reason."""
+    from django.db import DatabaseError, transaction
+
+    from carecoord.theatres.durations import lognormal_mean
+
+    mu, sigma, turn = _prediction(duration_model(session.theatre.site.organisation), pathway)
+    case = planner.Case(entry_id=pathway.pk, specialty=pathway.tfc, procedure=opcs(pathway.intended_procedure),
+                        priority=pathway.clinical_priority or "P4", queue_date=pathway.queue_date or session.date,
+                        mu=mu, sigma=sigma, turnaround=turn)
+    order = (session.bookings.filter(status__in=LIVE_BOOKING).order_by("-order").values_list("order", flat=True)
+             .first() or 0) + 1
+    try:
+        with transaction.atomic():
+            booking = Booking.objects.create(
+                session=session, pathway=pathway, patient_id_copy=pathway.patient_id, order=order,
+                procedure=pathway.intended_procedure, predicted_minutes=max(1, round(turn + lognormal_mean(mu, sigma))),
+                predicted_p80_minutes=round(case.quantile(0.8)), booked_by=by, suggested_by_planner=suggested,
+                reasons=list(reasons), during=None)
+    except DatabaseError as exc:
+        diag = getattr(getattr(exc, "__cause__", None), "diag", None)
+        message = getattr(diag, "message_primary", None) or "the booking breaks a scheduling rule"
+        if "no_double_booking" in str(exc) or "conflicting key value violates exclusion" in str(exc):
+            message = "the patient is already booked on another list at that time"
+        raise BookingRefused(message) from exc
+    auditor.create(booking, summary=f"booked on session {session.pk}")
+    return booking
+
+
+@dataclass
+class SessionState:
+    session: TheatreSession
+    bookings: list
+    predicted_minutes: float
+    predicted_finish: datetime
+    overrun_probability: float
+    utilisation: float
+
+
+def session_state(session: TheatreSession) -> SessionState:
+    import math
+    from statistics import NormalDist
+
+    from carecoord.theatres.durations import lognormal_mean, lognormal_variance
+
+    model = duration_model(session.theatre.site.organisation)
+    live = list(session.bookings.filter(status__in=LIVE_BOOKING).select_related("pathway").order_by("order"))
+    mean = var = 0.0
+    for b in live:
+        mu, sigma, turn = _prediction(model, b.pathway)
+        mean += turn + lognormal_mean(mu, sigma)
+        var += lognormal_variance(mu, sigma)
+    limit = session.minutes + planner.PlannerConfig().late_minutes
+    p_over = 0.0 if not live else (1 - NormalDist(mean, math.sqrt(var) or 1e-9).cdf(limit))
+    return SessionState(session, live, mean, session.starts_at + timedelta(minutes=mean), round(p_over, 3),
+                        mean / session.minutes if session.minutes else 0.0)
+
+
+def suggestions_for(session: TheatreSession, n: int = 5) -> tuple[list[planner.Suggestion], dict[int, Pathway]]:
+    """The best ready patients to add to this list ("fill this slot"), with reasons."""
+    org = session.theatre.site.organisation
+    data = inputs(org, session.date, 1)
+    me = next((s for s in data.sessions if s.id == session.pk), None)
+    if me is None:
+        return [], {}
+    model = duration_model(org)
+    remaining = []
+    for b in session.bookings.filter(status__in=LIVE_BOOKING).select_related("pathway"):
+        mu, sigma, turn = _prediction(model, b.pathway)
+        from carecoord.theatres.durations import lognormal_mean, lognormal_variance
+
+        remaining.append(planner.Booking(session.pk, b.pathway_id, b.order, b.predicted_minutes,
+                                         b.predicted_p80_minutes or b.predicted_minutes,
+                                         turn + lognormal_mean(mu, sigma), lognormal_variance(mu, sigma)))
+    found = planner.fill_freed_slot(me, remaining, data.cases, data.leave, n=n, max_cases=1)
+    return found, data.pathways

@@ -90,3 +90,58 @@ def test_the_demo_health_system_has_lists_to_plan(settings, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["lists"]) > 50 and len(out["suggested_bookings"]) > 50
     assert 0.5 < out["booked_utilisation"] <= 1.2
+
+
+def _ready(trust, **kw):
+    start = MONDAY - timedelta(days=200)
+    fit = dict(list_type="admitted", tfc="110", intended_procedure="W371", poa_status="fit",
+               poa_valid_until=MONDAY + timedelta(days=90), clinical_priority="P3", priority_rank=4, rtt_start=start)
+    return pathway_at(trust, patient_at(trust), **{**fit, **kw})
+
+
+def test_scheduler_books_a_suggested_patient_from_the_list_page(client, trust, setup):
+    from carecoord.core.models import Role
+    from carecoord.testing.factories import user_with_roles
+    from carecoord.theatres.models import Booking
+
+    services.generate_sessions(trust, MONDAY, 1)
+    session = TheatreSession.objects.order_by("date").first()
+    p = _ready(trust)
+    client.force_login(user_with_roles(trust, Role.SCHEDULER))
+    page = client.get(f"/theatres/sessions/{session.pk}/").content.decode()
+    assert f"Book {p.ppid}" in page
+    r = client.post(f"/theatres/sessions/{session.pk}/book/", {"pathway": p.pk, "reason": ["P3, listed ..."]})
+    assert r.status_code == 302
+    b = Booking.objects.get(pathway=p)
+    assert b.session == session and b.order == 1 and b.suggested_by_planner and b.predicted_minutes > 60
+    state = services.session_state(session)
+    assert state.bookings == [b] and 0 <= state.overrun_probability < 0.5
+    # the patient is no longer suggested for another list
+    other = TheatreSession.objects.exclude(pk=session.pk).first()
+    assert f"Book {p.ppid}" not in client.get(f"/theatres/sessions/{other.pk}/").content.decode()
+
+
+def test_the_database_refusal_is_shown_not_a_500(client, trust, setup):
+    from carecoord.core.models import Role
+    from carecoord.testing.factories import user_with_roles
+    from carecoord.theatres.models import Booking
+
+    services.generate_sessions(trust, MONDAY, 1)
+    session = TheatreSession.objects.order_by("date").first()
+    expired = _ready(trust, poa_valid_until=MONDAY - timedelta(days=1))
+    client.force_login(user_with_roles(trust, Role.SCHEDULER))
+    r = client.post(f"/theatres/sessions/{session.pk}/book/", {"pathway": expired.pk}, follow=True)
+    assert r.status_code == 200 and "Not booked" in r.content.decode() and "pre-operative assessment" in r.content.decode()
+    assert not Booking.objects.exists()
+
+
+def test_only_schedulers_book(client, trust, setup):
+    from carecoord.core.models import Role
+    from carecoord.testing.factories import user_with_roles
+
+    services.generate_sessions(trust, MONDAY, 1)
+    session = TheatreSession.objects.first()
+    p = _ready(trust)
+    client.force_login(user_with_roles(trust, Role.CLINICIAN))
+    assert client.post(f"/theatres/sessions/{session.pk}/book/", {"pathway": p.pk}).status_code == 403
+    assert "Book " not in client.get(f"/theatres/sessions/{session.pk}/").content.decode()
