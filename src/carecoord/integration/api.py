@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from ninja import File, Form, Router, Schema, Status
+from ninja import Body, File, Form, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
@@ -67,3 +67,28 @@ def import_file(request, file: File[UploadedFile], provider: Form[str], kind: Fo
     finally:
         path.unlink(missing_ok=True)
     return Status(200 if batch.status == batch.Status.LOADED else 422, services.outcome(batch))
+
+
+class FhirImportOut(Schema):
+    patients_created: int
+    pathways_created: int
+    pathways_updated: int
+
+
+@router.post("/fhir", response={200: FhirImportOut},
+             summary="Import a FHIR R4 Bundle of waiting-list entries for your organisation",
+             description="Patient, ServiceRequest, EpisodeOfCare and Appointment resources (see "
+                         "docs/modules/waitinglist.md). All or nothing: a bad Bundle is a 400 naming each bad "
+                         "entry and field.")
+def import_fhir(request, bundle: Body[dict]):
+    from carecoord.integration import fhir
+
+    organisation = getattr(request, "organisation", None)
+    if not request.auth.has_perm("waitinglist.import", organisation):
+        raise PermissionDenied("waitinglist.import")
+    try:
+        result = fhir.import_bundle(bundle, provider=organisation, auditor=_auditor(request))
+    except fhir.FhirImportError as exc:
+        raise HttpError(400, str(exc)) from exc
+    return {"patients_created": result.patients_created, "pathways_created": result.pathways_created,
+            "pathways_updated": result.pathways_updated}

@@ -208,3 +208,20 @@ def remove(request, pk: int, body: RemovalIn):
     _act(lambda: services.remove_from_list(p, reason=body.reason, decided_by=request.auth, rationale=body.rationale,
                                            auditor=_auditor(request)))
     return _out(_pathway(request, pk), PtlQuery().census)
+
+
+@router.get("/patients/{patient_id}/fhir", summary="A patient's waiting-list entries as a FHIR R4 Bundle",
+            description="Patient, ServiceRequest (referral), EpisodeOfCare (entry) and Appointment (TCI) for the "
+                        "pathways your organisation may see. Audited as a patient-level read.")
+def patient_fhir(request, patient_id: int):
+    from carecoord.integration import fhir
+
+    _require(request, "waitinglist.view_pathway")
+    patient = request.organisation.patients.filter(pk=patient_id).first() if request.organisation else None
+    if patient is None:
+        raise Http404("no such patient")
+    pathways = list(scoped_pathways(request.organisation).filter(patient=patient).select_related("provider"))
+    if not pathways:
+        raise Http404("no waiting-list entries for this patient")
+    _auditor(request).view(patient)
+    return fhir.export_bundle(patient, pathways)
