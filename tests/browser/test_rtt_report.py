@@ -21,5 +21,6 @@ def test_rtt_report_draws_the_distribution(page, live_server):
                                "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
     page.goto(f"{live_server.url}/waiting-list/reports/rtt/")
     assert page.locator("h1").inner_text() == "RTT waiting times"
-    page.locator(".cc-chart[data-ready=\"1\"]").wait_for()
+    page.locator(".cc-chart[data-ready=\"1\"]").first.wait_for()
+    page.locator('[data-vega-spec="rtt-trend-spec"][data-ready="1"]').wait_for()
     assert_accessible(page, "RTT report")

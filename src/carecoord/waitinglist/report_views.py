@@ -58,10 +58,23 @@ def rtt_report(request):
             "tooltip": [{"field": "weeks", "title": "Week band"}, {"field": "pathways", "title": "Pathways"}],
         },
     }
+    weekly = summary.trend(request.organisation.aggregate_scope_ids(), census)
+    trend_chart = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "description": "Incomplete pathways and the share within 18 weeks at each weekly census",
+        "width": "container", "height": 200, "data": {"values": weekly},
+        "encoding": {"x": {"field": "census", "type": "temporal", "title": "Census (week ending)"}},
+        "layer": [
+            {"mark": {"type": "line", "point": True, "color": "#005eb8", "aria": False},
+             "encoding": {"y": {"field": "pct_within_18_weeks", "type": "quantitative",
+                                "title": "% within 18 weeks", "scale": {"zero": False}}}},
+        ],
+    }
     status = 400 if error else 200
     return render(request, "waitinglist/rtt_report.jinja", {
         "page_title": "RTT waiting times", "census": census, "error": error, "out": out,
         "by_provider": by_provider, "chart": chart, "figures": FIGURES,
+        "trend": weekly, "trend_chart": trend_chart,
     }, status=status)
 
 

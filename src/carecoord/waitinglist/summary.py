@@ -91,3 +91,29 @@ def open_clocks(provider_ids: list[int], census: date) -> tuple[pl.DataFrame, in
     frame = pl.DataFrame(rows, schema={"rtt_start": pl.Date, "tfc": pl.Utf8, "priority": pl.Utf8,
                                        "provider_id": pl.Int64}, orient="row")
     return frame, unknown
+
+
+def trend(provider_ids: list[int], census: date, weeks: int = 12) -> list[dict]:
+    """Incomplete pathways at each of the last `weeks` Sunday census dates up to `census`,
+    reconstructed from the clock fields: a pathway was incomplete at C if its clock had started by C
+    and had not stopped by C (stopped pathways keep their stop date; removals stop the clock)."""
+    from datetime import timedelta
+
+    from django.db import connection
+
+    last = census - timedelta(days=(census.weekday() + 1) % 7)  # the Sunday on or before the census
+    first = last - timedelta(weeks=weeks - 1)
+    with connection.cursor() as cur:
+        cur.execute("""
+            SELECT c::date, count(p.id),
+                   count(p.id) FILTER (WHERE c::date - p.rtt_start <= 126),
+                   count(p.id) FILTER (WHERE c::date - p.rtt_start > 364)
+            FROM generate_series(%s::date, %s::date, interval '7 days') c
+            LEFT JOIN waitinglist_pathway p
+              ON p.provider_id = ANY(%s) AND p.rtt_start <= c::date
+             AND (p.clock_stop IS NULL OR p.clock_stop > c::date)
+             AND (p.status = 'on_list' OR p.clock_stop IS NOT NULL)
+            GROUP BY c ORDER BY c""", [first, last, provider_ids])
+        rows = cur.fetchall()
+    return [{"census": c.isoformat(), "total": t, "within_18_weeks": w,
+             "pct_within_18_weeks": round(100 * w / t, 2) if t else None, "over_52": o} for c, t, w, o in rows]

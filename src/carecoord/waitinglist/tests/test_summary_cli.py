@@ -94,3 +94,20 @@ def test_rtt_report_page_and_csv(wlm_client, trust):
     rows = list(csv.reader(io.StringIO(wlm_client.get("/waiting-list/reports/rtt.csv",
                                                       {"census": CENSUS.isoformat()}).content.decode())))
     assert rows[1][:3] == ["all", "all", "3"] and ["RAA", "110"] == rows[3][:2]
+
+
+@pytest.mark.django_db
+def test_trend_reconstructs_incomplete_pathways_at_past_censuses(trust):
+    census = date(2026, 11, 15)  # a Sunday
+    open_long = pathway_at(trust, patient_at(trust), rtt_start=census - timedelta(days=120))
+    stopped = pathway_at(trust, patient_at(trust), rtt_start=census - timedelta(days=60), clock_state="stopped",
+                         status="closed", clock_stop=census - timedelta(days=10), clock_stop_status="30")
+    recent = pathway_at(trust, patient_at(trust), rtt_start=census - timedelta(days=3))
+    weeks = {w["census"]: w for w in summary.trend([trust.pk], census, weeks=3)}
+    assert list(weeks) == ["2026-11-01", "2026-11-08", "2026-11-15"]
+    assert weeks["2026-11-01"]["total"] == 2  # open_long and stopped (stopped on 5 Nov)
+    assert weeks["2026-11-08"]["total"] == 1  # stopped has stopped
+    assert weeks["2026-11-15"]["total"] == 2  # open_long and recent
+    # 120 days at the census: within 18 weeks (<= 126); 106 days two weeks earlier
+    assert weeks["2026-11-15"]["within_18_weeks"] == 2
+    assert open_long and stopped and recent
