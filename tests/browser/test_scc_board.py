@@ -29,6 +29,9 @@ def test_board_moves_when_readings_arrive(request, live_server, viewport):
     now = datetime.now(UTC).replace(microsecond=0)
     services.ingest(trust, [{"metric": "ambulance_handover_mean_minutes", "time": (now - timedelta(minutes=30)).isoformat(),
                              "value": 5}])
+    from carecoord.coordination.models import AlertRule
+
+    AlertRule.objects.create(system=icb, metric="ambulance_handover_mean_minutes", direction="above", threshold=60)
     _login(page, live_server, user_with_roles(icb, Role.SCC_OPERATOR))
     page.goto(f"{live_server.url}/coordination/")
     assert page.locator("h1").inner_text() == "Coordination centre"
@@ -38,4 +41,7 @@ def test_board_moves_when_readings_arrive(request, live_server, viewport):
     page.evaluate(
         "htmx.ajax('GET', '/coordination/', {target: '#board', swap: 'innerHTML'})")
     page.locator("#board", has_text="97.5").wait_for()
-    assert_accessible(page, f"SCC board after update ({viewport})")
+    assert_accessible(page, f"SCC board after update, with an alert ({viewport})")
+    page.get_by_role("button", name="Acknowledge the ambulance_handover_mean_minutes alert for RAA").click()
+    page.get_by_text("Alert acknowledged").wait_for()
+    assert "Acknowledge" not in page.locator("#board").inner_text()

@@ -43,3 +43,42 @@ class OpelScore(models.Model):
         constraints = [models.UniqueConstraint(fields=["organisation", "at", "edition"], name="one_score_per_time")]
         indexes = [models.Index(fields=["organisation", "-at"], name="opel_latest")]
         ordering = ["-at"]
+
+
+class AlertRule(models.Model):
+    """An ICB's alert on a metric crossing a threshold (for one provider or all its providers), or on
+    a provider's OPEL level reaching a value (metric "opel_level")."""
+
+    class Direction(models.TextChoices):
+        ABOVE = "above", "At or above"
+        BELOW = "below", "At or below"
+
+    system = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="alert_rules")
+    provider = models.ForeignKey(Organisation, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                                 help_text="Empty: every provider of the system")
+    metric = models.CharField(max_length=64, help_text='A metric key, or "opel_level"')
+    direction = models.CharField(max_length=5, choices=Direction.choices, default=Direction.ABOVE)
+    threshold = models.FloatField()
+    notify = models.CharField(max_length=200, blank=True, help_text="Staff contact for the notifier (optional)")
+    active = models.BooleanField(default=True)
+
+    def breached(self, value: float) -> bool:
+        return value >= self.threshold if self.direction == self.Direction.ABOVE else value <= self.threshold
+
+
+class Alert(models.Model):
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="scc_alerts")
+    at = models.DateTimeField(help_text="The reading time that breached")
+    value = models.FloatField()
+    raised_at = models.DateTimeField(default=timezone.now)
+    acknowledged_by = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            # one unacknowledged alert per rule and provider: a persisting breach is not re-raised every 15 minutes
+            models.UniqueConstraint(fields=["rule", "organisation"], condition=models.Q(acknowledged_at__isnull=True),
+                                    name="one_open_alert_per_rule"),
+        ]

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -109,7 +109,57 @@ def ingest(organisation: Organisation, items: list[dict], *, source: str = "api"
         cur.execute("DROP TABLE reading_batch")
     latest = max(r.at for r in rows)
     scores = rescore(organisation.parent or organisation, latest, only=[organisation]) if rescore_now else []
-    return {"received": len(rows), "changed": changed, "unchanged": len(rows) - changed, "scored": len(scores)}
+    raised = evaluate_alerts(organisation, rows, scores)
+    return {"received": len(rows), "changed": changed, "unchanged": len(rows) - changed, "scored": len(scores),
+            "alerts": len(raised)}
+
+
+def evaluate_alerts(provider: Organisation, rows: list[Item], scores: list[OpelScore]) -> list:
+    """Raise an alert for each active rule a new reading (or the provider's new OPEL level) breaches,
+    unless one is already open for that rule and provider; send it through the notifier."""
+    from carecoord.coordination.models import Alert, AlertRule
+    from carecoord.core.notify import Channel, Message, get_notifier
+
+    system = provider.parent or provider
+    rules = list(AlertRule.objects.filter(system=system, active=True).filter(
+        models.Q(provider__isnull=True) | models.Q(provider=provider)))
+    if not rules:
+        return []
+    latest: dict[str, tuple[datetime, float]] = {}
+    for r in rows:
+        if r.metric not in latest or r.at > latest[r.metric][0]:
+            latest[r.metric] = (r.at, r.value)
+    for s in scores:
+        if s.organisation_id == provider.pk and s.level is not None:
+            latest["opel_level"] = (s.at, float(s.level))
+    raised = []
+    for rule in rules:
+        if rule.metric not in latest:
+            continue
+        at, value = latest[rule.metric]
+        if not rule.breached(value) or Alert.objects.filter(rule=rule, organisation=provider,
+                                                             acknowledged_at__isnull=True).exists():
+            continue
+        alert = Alert.objects.create(rule=rule, organisation=provider, at=at, value=value)
+        raised.append(alert)
+        if rule.notify:
+            get_notifier().send(Message(channel=Channel.STAFF, to=rule.notify, template="scc-alert",
+                                        personalisation={"provider": provider.ods_code, "metric": rule.metric,
+                                                         "value": value, "threshold": rule.threshold,
+                                                         "at": at.isoformat()},
+                                        reference=f"scc-alert:{alert.pk}"))
+    return raised
+
+
+def acknowledge(alert, *, by, auditor) -> None:
+    from carecoord.core.services.audit import snapshot as snap
+
+    if alert.acknowledged_at is not None:
+        return
+    before = snap(alert)
+    alert.acknowledged_by, alert.acknowledged_at = by, timezone.now()
+    alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
+    auditor.update(alert, before, summary="alert acknowledged")
 
 
 def providers_of(system: Organisation) -> list[Organisation]:
@@ -200,4 +250,9 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
     if newest and system.kind not in PROVIDER_KINDS and (
             system_score is None or system_score.at < newest.at or system_score.computed_at < newest.computed_at):
         system_score = rescore_system(system, newest.at, provs=provs)  # catch up after a debounced burst
-    return {"system": system, "system_score": system_score, "providers": states, "changes": changes, "at": at}
+    from carecoord.coordination.models import Alert
+
+    alerts = list(Alert.objects.filter(rule__system=system, acknowledged_at__isnull=True)
+                  .select_related("rule", "organisation").order_by("-raised_at")[:20])
+    return {"system": system, "system_score": system_score, "providers": states, "changes": changes, "at": at,
+            "alerts": alerts}

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from carecoord.coordination import services
 from carecoord.core.models import Organisation, OrganisationKind
 from carecoord.core.permissions import permission_required
+from carecoord.core.services.audit import Auditor
 
 KEY_METRICS = [
     ("ambulance_handover_mean_minutes", "Handover (mean min)"),
@@ -29,7 +36,8 @@ def board(request):
     state = services.board_state(_system(request))
     template = "coordination/_board.jinja" if request.htmx else "coordination/board.jinja"
     return render(request, template, {"page_title": "Coordination centre", "state": state, "metrics": KEY_METRICS,
-                                      "level_tag": LEVEL_TAG})
+                                      "level_tag": LEVEL_TAG,
+                                      "can_act": request.user.has_perm("coordination.act", request.organisation)})
 
 
 @permission_required("coordination.view_board")
@@ -48,3 +56,58 @@ def provider(request, code: str):
     }
     return render(request, "coordination/provider.jinja", {
         "page_title": f"{org.name} – OPEL", "org": org, "score": score, "chart": chart, "level_tag": LEVEL_TAG})
+
+
+@require_POST
+@permission_required("coordination.view_board")
+def acknowledge(request, pk: int):
+    from carecoord.coordination.models import Alert
+
+    if not request.user.has_perm("coordination.act", request.organisation):
+        raise PermissionDenied("coordination.act")
+    alert = Alert.objects.filter(pk=pk, rule__system=_system(request)).first()
+    if alert is None:
+        raise Http404("no such alert")
+    services.acknowledge(alert, by=request.user, auditor=Auditor.from_request(request))
+    messages.success(request, "Alert acknowledged")
+    return HttpResponseRedirect(reverse("coordination:board"))
+
+
+class AlertRuleForm(forms.Form):
+    provider = forms.CharField(required=False, label="Provider ODS code (leave empty for every provider)",
+                               max_length=12)
+    metric = forms.CharField(label="Metric", max_length=64,
+                             help_text='A metric key, e.g. ambulance_handover_mean_minutes, or "opel_level"')
+    direction = forms.ChoiceField(choices=[("above", "At or above"), ("below", "At or below")], label="Alert when",
+                                  widget=forms.RadioSelect)
+    threshold = forms.FloatField(label="Threshold")
+    notify = forms.CharField(required=False, max_length=200, label="Send to (optional staff contact)")
+
+
+@permission_required("coordination.view_board")
+def alert_rules(request):
+    from carecoord.coordination.models import AlertRule
+
+    system = _system(request)
+    form = AlertRuleForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if not request.user.has_perm("coordination.act", request.organisation):
+            raise PermissionDenied("coordination.act")
+        if form.is_valid():
+            d = form.cleaned_data
+            provider = None
+            if d["provider"]:
+                provider = Organisation.objects.filter(ods_code=d["provider"].strip().upper(), parent=system).first()
+                if provider is None:
+                    form.add_error("provider", f"{d['provider']} is not one of {system.name}'s providers")
+            if form.is_valid():
+                rule = AlertRule.objects.create(system=system, provider=provider, metric=d["metric"].strip(),
+                                                direction=d["direction"], threshold=d["threshold"], notify=d["notify"])
+                Auditor.from_request(request).create(rule, summary="alert rule added")
+                messages.success(request, "Alert rule added")
+                return HttpResponseRedirect(reverse("coordination:alert_rules"))
+        status = 400
+    rules = AlertRule.objects.filter(system=system).select_related("provider").order_by("metric")
+    return render(request, "coordination/alert_rules.jinja", {"page_title": "Alert rules", "form": form,
+                                                              "rules": rules}, status=status)

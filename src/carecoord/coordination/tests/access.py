@@ -6,3 +6,4 @@ from carecoord.testing.access import Route, register
 BOARD = frozenset({Role.SCC_OPERATOR, Role.ANALYST})
 
 register(Route("coordination:board", lambda s: "/coordination/", BOARD))
+register(Route("coordination:alert_rules", lambda s: "/coordination/alert-rules/", BOARD))

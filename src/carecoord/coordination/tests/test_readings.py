@@ -92,3 +92,55 @@ def test_system_score_catches_up_after_a_debounced_burst(trust, other_trust, icb
     state = services.board_state(icb, at=AT)
     system = state["system_score"]
     assert system.explanation["providers_scored"] == 2
+
+
+def test_threshold_alert_is_raised_once_shown_acknowledged_and_notified(client, trust, icb):
+    from carecoord.coordination.models import Alert, AlertRule
+    from carecoord.core.models import AuditLog, OutboxMessage
+
+    AlertRule.objects.create(system=icb, metric="ambulance_handover_mean_minutes", direction="above", threshold=60,
+                             notify="scc-duty@example.nhs.uk")
+    services.ingest(trust, batch(handover=45)["readings"])
+    assert not Alert.objects.exists()
+    services.ingest(trust, batch(at=AT + timedelta(minutes=15), handover=75)["readings"])
+    services.ingest(trust, batch(at=AT + timedelta(minutes=30), handover=80)["readings"])  # still breached
+    alert = Alert.objects.get()
+    assert alert.value == 75 and OutboxMessage.objects.filter(reference=f"scc-alert:{alert.pk}").count() == 1
+    op = user_with_roles(icb, Role.SCC_OPERATOR)
+    client.force_login(op)
+    assert "Acknowledge" in client.get("/coordination/").content.decode()
+    r = client.post(f"/coordination/alerts/{alert.pk}/acknowledge/")
+    assert r.status_code == 302
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == op and alert.acknowledged_at is not None
+    assert AuditLog.objects.filter(object_type="coordination.alert", action="update").exists()
+    # after acknowledgement a new breach raises a new alert
+    services.ingest(trust, batch(at=AT + timedelta(minutes=45), handover=90)["readings"])
+    assert Alert.objects.count() == 2
+
+
+def test_opel_level_alert_and_rule_page(client, trust, icb):
+    from carecoord.coordination.models import Alert
+
+    op = user_with_roles(icb, Role.SCC_OPERATOR)
+    client.force_login(op)
+    bad = client.post("/coordination/alert-rules/", {"provider": "NOPE", "metric": "opel_level", "direction": "above",
+                                                      "threshold": "3"})
+    assert bad.status_code == 400 and "is not one of" in bad.content.decode()
+    ok = client.post("/coordination/alert-rules/", {"provider": "RAA", "metric": "opel_level", "direction": "above",
+                                                     "threshold": "1"})
+    assert ok.status_code == 302
+    services.ingest(trust, batch(handover=90)["readings"])
+    assert Alert.objects.get().rule.metric == "opel_level"
+
+
+def test_analysts_see_alerts_but_cannot_acknowledge(client, trust, icb):
+    from carecoord.coordination.models import Alert, AlertRule
+
+    AlertRule.objects.create(system=icb, metric="ed_4h_performance_pct", direction="below", threshold=70)
+    services.ingest(trust, batch()["readings"])
+    alert = Alert.objects.get()
+    client.force_login(user_with_roles(icb, Role.ANALYST))
+    body = client.get("/coordination/").content.decode()
+    assert "ed_4h_performance_pct" in body and "Acknowledge" not in body
+    assert client.post(f"/coordination/alerts/{alert.pk}/acknowledge/").status_code == 403
