@@ -196,6 +196,9 @@ def rescore(system: Organisation, at: datetime, *, only: list[Organisation] | No
                                               computed_at__gt=timezone.now() - SYSTEM_DEBOUNCE).exists()
             if not recent:  # a burst of providers' posts rescores the system about once a second
                 stored.append(rescore_system(system, at, provs=provs))
+    from carecoord.coordination.signals import opel_scored
+
+    opel_scored.send(sender=OpelScore, system=system, scores=stored)
     return stored
 
 
@@ -250,6 +253,9 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
     if newest and system.kind not in PROVIDER_KINDS and (
             system_score is None or system_score.at < newest.at or system_score.computed_at < newest.computed_at):
         system_score = rescore_system(system, newest.at, provs=provs)  # catch up after a debounced burst
+        from carecoord.coordination.signals import opel_scored
+
+        opel_scored.send(sender=OpelScore, system=system, scores=[system_score])
     from carecoord.coordination.models import Alert
 
     alerts = list(Alert.objects.filter(rule__system=system, acknowledged_at__isnull=True)

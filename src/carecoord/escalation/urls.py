@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from carecoord.escalation import views
 
 app_name = "escalation"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.log, name="log"),
+    path("actions/<int:pk>/", views.act, name="act"),
+]

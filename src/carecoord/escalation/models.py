@@ -1,0 +1,61 @@
+"""Escalation action cards (configurable per OPEL level and pillar) and the actions started from them
+when a provider or the system reaches that level: assigned, acknowledged, done, with notes. The
+day's actions are the escalation log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from carecoord.core.models import Organisation
+
+
+class Pillar(models.TextChoices):
+    ACUTE = "acute", "Acute provider"
+    SYSTEM = "system", "System (ICS overall)"
+
+
+class ActionCard(models.Model):
+    system = models.ForeignKey(Organisation, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="action_cards", help_text="Empty: the default set every system starts with")
+    level = models.PositiveSmallIntegerField(choices=[(i, f"OPEL {i}") for i in range(1, 5)])
+    pillar = models.CharField(max_length=8, choices=Pillar.choices)
+    title = models.CharField(max_length=200)
+    detail = models.TextField(blank=True)
+    source = models.CharField(max_length=300, blank=True)
+    confirmed = models.BooleanField(default=False, help_text="False: an illustrative default to replace locally")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["level", "pillar", "id"]
+
+
+class EscalationAction(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Not started"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        DONE = "done", "Done"
+
+    card = models.ForeignKey(ActionCard, on_delete=models.PROTECT, related_name="actions")
+    system = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="escalation_actions",
+                                     help_text="The provider (or the system) whose level started it")
+    level = models.PositiveSmallIntegerField()
+    triggered_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    assigned_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
+    done_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-triggered_at"]
+        constraints = [models.UniqueConstraint(fields=["card", "organisation"], condition=~Q(status="done"),
+                                               name="one_live_action_per_card")]

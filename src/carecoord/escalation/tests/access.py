@@ -1,0 +1,6 @@
+"""Escalation routes in the access matrix."""
+
+from carecoord.core.models import Role
+from carecoord.testing.access import Route, register
+
+register(Route("escalation:log", lambda s: "/coordination/escalation/", frozenset({Role.SCC_OPERATOR, Role.ANALYST})))

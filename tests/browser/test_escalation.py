@@ -1,0 +1,36 @@
+"""The escalation log in the browser: an operator works an action card; axe passes."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from carecoord.coordination.models import OpelScore
+from carecoord.core.models import OrganisationKind, Role
+from carecoord.escalation import services
+from carecoord.testing.browser import assert_accessible
+from carecoord.testing.factories import OrganisationFactory, user_with_roles
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_operator_acknowledges_and_completes_an_action(page, live_server):
+    icb = OrganisationFactory(ods_code="QAA", name="Test ICB", kind=OrganisationKind.ICB)
+    trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust", parent=icb)
+    score = OpelScore.objects.create(organisation=trust, at=datetime.now(UTC), edition="e", score=30, level=3)
+    action = services.start_actions(icb, [score])[0]
+    client = Client()
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page.goto(f"{live_server.url}/coordination/escalation/")
+    assert_accessible(page, "escalation log")
+    page.get_by_role("button", name=f"Acknowledge: {action.card.title}").click()
+    page.get_by_text("acknowledged").first.wait_for()
+    page.get_by_label("What was done").first.fill("Called the site lead; discharge plan agreed")
+    page.get_by_role("button", name=f"Mark done: {action.card.title}").click()
+    page.get_by_text("Called the site lead").wait_for()
+    action.refresh_from_db()
+    assert action.status == "done"
+    assert_accessible(page, "escalation log after completing an action")
