@@ -34,3 +34,8 @@ def test_operator_acknowledges_and_completes_an_action(page, live_server):
     action.refresh_from_db()
     assert action.status == "done"
     assert_accessible(page, "escalation log after completing an action")
+    page.get_by_role("link", name="Situation report").click()
+    assert_accessible(page, "situation report")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download as PDF").click()
+    assert download.value.suggested_filename.startswith("sitrep-QAA-")

@@ -60,3 +60,35 @@ def act(request, pk: int):
     except services.ActionError as exc:
         messages.error(request, f"{action.card.title}: {exc}")
     return HttpResponseRedirect(reverse("escalation:log"))
+
+
+def _day(request):
+    raw = request.GET.get("day", "")
+    try:
+        return date.fromisoformat(raw) if raw else timezone.localdate()
+    except ValueError:
+        return timezone.localdate()
+
+
+@permission_required("coordination.view_board")
+def sitrep(request):
+    from carecoord.escalation import sitrep as report
+
+    data = report.build(_system(request), _day(request))
+    Auditor.from_request(request).event("view", "escalation.sitrep", object_id=_system(request).pk,
+                                        summary=f"sitrep {data['day']}")
+    return render(request, "escalation/sitrep.jinja", {"page_title": "Situation report", **data})
+
+
+@permission_required("coordination.view_board")
+def sitrep_pdf(request):
+    from django.http import HttpResponse
+
+    from carecoord.escalation import sitrep as report
+
+    data = report.build(_system(request), _day(request))
+    Auditor.from_request(request).event("export", "escalation.sitrep", object_id=_system(request).pk,
+                                        summary=f"sitrep PDF {data['day']}")
+    resp = HttpResponse(report.pdf(data), content_type="application/pdf")
+    resp["Content-Disposition"] = f'attachment; filename="sitrep-{data["system"].ods_code}-{data["day"]}.pdf"'
+    return resp

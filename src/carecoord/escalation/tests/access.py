@@ -4,3 +4,4 @@ from carecoord.core.models import Role
 from carecoord.testing.access import Route, register
 
 register(Route("escalation:log", lambda s: "/coordination/escalation/", frozenset({Role.SCC_OPERATOR, Role.ANALYST})))
+register(Route("escalation:sitrep", lambda s: "/coordination/escalation/sitrep/", frozenset({Role.SCC_OPERATOR, Role.ANALYST})))

@@ -62,3 +62,14 @@ def test_analysts_read_but_do_not_act(client, trust, icb):
     client.force_login(user_with_roles(icb, Role.ANALYST))
     assert "Acknowledge" not in client.get("/coordination/escalation/").content.decode()
     assert client.post(f"/coordination/escalation/actions/{action.pk}/", {"do": "acknowledge"}).status_code == 403
+
+
+def test_sitrep_page_and_pdf(client, trust, icb):
+    scc.ingest(trust, [{"metric": "ambulance_handover_mean_minutes", "time": AT.isoformat(), "value": 95}])
+    services.start_actions(icb, [_score(trust, 4, at=datetime.now(UTC))])
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    page = client.get("/coordination/escalation/sitrep/").content.decode()
+    assert trust.name in page and "OPEL 4" in page
+    pdf = client.get("/coordination/escalation/sitrep.pdf")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert b"Situation report" in pdf.content or len(pdf.content) > 1000

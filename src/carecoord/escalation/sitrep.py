@@ -1,0 +1,85 @@
+"""The daily situation report (sitrep) for a system: levels, key metrics, escalation actions and open
+alerts, as data (for the HTML page) and as a PDF (fpdf2, core fonts: no system libraries)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
+
+from carecoord.coordination import services as scc
+from carecoord.coordination.views import KEY_METRICS
+from carecoord.escalation.models import EscalationAction
+
+
+def build(system, day: date | None = None) -> dict:
+    day = day or timezone.localdate()
+    tz = timezone.get_current_timezone()
+    end = datetime.combine(day, time.max, tz)
+    state = scc.board_state(system, at=min(end, timezone.now()))
+    start = datetime.combine(day, time.min, tz)
+    actions = list(EscalationAction.objects.filter(system=system, triggered_at__gte=start,
+                                                   triggered_at__lt=start + timedelta(days=1))
+                   .select_related("card", "organisation").order_by("-level", "triggered_at"))
+    return {"system": system, "day": day, "state": state, "actions": actions, "metrics": KEY_METRICS,
+            "generated_at": timezone.localtime()}
+
+
+def _latin(text: str) -> str:
+    """fpdf2's core fonts are Latin-1: replace what they cannot draw rather than fail."""
+    return (text.replace("–", "-").replace("—", "-").replace("’", "'").replace("→", "->")
+            .encode("latin-1", "replace").decode("latin-1"))
+
+
+def pdf(report: dict) -> bytes:
+    from fpdf import FPDF
+
+    doc = FPDF(orientation="landscape", format="A4")
+    doc.set_title(_latin(f"Situation report {report['system'].name} {report['day']:%d %B %Y}"))
+    doc.add_page()
+    doc.set_font("helvetica", "B", 16)
+    doc.cell(0, 10, _latin(f"Situation report - {report['system'].name}"), new_x="LMARGIN", new_y="NEXT")
+    doc.set_font("helvetica", "", 10)
+    sys_score = report["state"]["system_score"]
+    doc.cell(0, 6, _latin(f"{report['day']:%A %d %B %Y}. Generated {report['generated_at']:%d/%m/%Y %H:%M}. "
+                          f"System OPEL {sys_score.level if sys_score and sys_score.level else 'not scored'}."),
+             new_x="LMARGIN", new_y="NEXT")
+    doc.ln(3)
+    doc.set_font("helvetica", "B", 12)
+    doc.cell(0, 8, "Providers", new_x="LMARGIN", new_y="NEXT")
+    widths = [70, 18, 18] + [40] * len(report["metrics"])
+    headers = ["Provider", "OPEL", "Score"] + [label for _, label in report["metrics"]]
+    doc.set_font("helvetica", "B", 9)
+    for w, h in zip(widths, headers, strict=True):
+        doc.cell(w, 7, _latin(h), border=1)
+    doc.ln()
+    doc.set_font("helvetica", "", 9)
+    for p in report["state"]["providers"]:
+        cells = [p.organisation.name[:40], str(p.score.level if p.score and p.score.level else "-"),
+                 f"{p.score.score:.1f}" if p.score and p.score.score is not None else "-"]
+        cells += [f"{p.latest[k][0]:.1f}" if k in p.latest else "-" for k, _ in report["metrics"]]
+        for w, c in zip(widths, cells, strict=True):
+            doc.cell(w, 7, _latin(c), border=1)
+        doc.ln()
+    doc.ln(3)
+    doc.set_font("helvetica", "B", 12)
+    doc.cell(0, 8, "Escalation actions", new_x="LMARGIN", new_y="NEXT")
+    doc.set_font("helvetica", "", 9)
+    if not report["actions"]:
+        doc.cell(0, 6, "None today.", new_x="LMARGIN", new_y="NEXT")
+    for a in report["actions"]:
+        doc.multi_cell(0, 6, _latin(f"OPEL {a.level} {a.organisation.ods_code}: {a.card.title} - "
+                                    f"{a.get_status_display()}{(' - ' + a.notes.splitlines()[-1]) if a.notes else ''}"),
+                       new_x="LMARGIN", new_y="NEXT")
+    alerts = report["state"]["alerts"]
+    doc.ln(2)
+    doc.set_font("helvetica", "B", 12)
+    doc.cell(0, 8, "Open alerts", new_x="LMARGIN", new_y="NEXT")
+    doc.set_font("helvetica", "", 9)
+    if not alerts:
+        doc.cell(0, 6, "None.", new_x="LMARGIN", new_y="NEXT")
+    for al in alerts:
+        doc.cell(0, 6, _latin(f"{al.organisation.ods_code}: {al.rule.metric} {al.value:.1f} "
+                              f"({al.rule.get_direction_display().lower()} {al.rule.threshold})"),
+                 new_x="LMARGIN", new_y="NEXT")
+    return bytes(doc.output())
