@@ -39,3 +39,27 @@ def test_operator_acknowledges_and_completes_an_action(page, live_server):
     with page.expect_download() as download:
         page.get_by_role("link", name="Download as PDF").click()
     assert download.value.suggested_filename.startswith("sitrep-QAA-")
+
+
+def test_scc_agrees_a_mutual_aid_offer(page, live_server):
+    from carecoord.core.services.audit import Auditor
+    from carecoord.escalation import mutual_aid
+
+    icb = OrganisationFactory(ods_code="QAA", name="Test ICB", kind=OrganisationKind.ICB)
+    trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust", parent=icb)
+    other = OrganisationFactory(ods_code="RBB", name="Beta Hospitals NHS Trust", parent=icb)
+    a = Auditor.system("test", organisation=icb)
+    req = mutual_aid.request_aid(requester=trust, kind="beds", detail="4 beds tonight", quantity=4,
+                                 by=user_with_roles(trust, Role.SCC_OPERATOR), auditor=a)
+    mutual_aid.offer(req, provider=other, detail="2 beds on ward 7", by=user_with_roles(other, Role.ORG_ADMIN), auditor=a)
+    client = Client()
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page.goto(f"{live_server.url}/coordination/escalation/mutual-aid/")
+    assert_accessible(page, "mutual aid")
+    page.get_by_role("button", name="Agree the offer from Beta Hospitals NHS Trust").click()
+    page.get_by_text("Decision recorded").wait_for()
+    req.refresh_from_db()
+    assert req.status == "agreed"
+    assert_accessible(page, "mutual aid after agreeing")

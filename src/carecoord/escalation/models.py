@@ -59,3 +59,51 @@ class EscalationAction(models.Model):
         ordering = ["-triggered_at"]
         constraints = [models.UniqueConstraint(fields=["card", "organisation"], condition=~Q(status="done"),
                                                name="one_live_action_per_card")]
+
+
+class MutualAidRequest(models.Model):
+    """A provider asks its system for help; neighbours offer; the SCC agrees one offer or declines."""
+
+    class Kind(models.TextChoices):
+        AMBULANCE_DIVERT = "divert", "Ambulance divert"
+        ED = "ed", "ED mutual aid"
+        BEDS = "beds", "Bed mutual aid"
+        CRITICAL_CARE = "critical_care", "Critical-care transfer"
+        REPATRIATION = "repatriation", "Repatriation to home trust"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        AGREED = "agreed", "Agreed"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        COMPLETED = "completed", "Completed"
+
+    system = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    requester = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="aid_requests")
+    kind = models.CharField(max_length=14, choices=Kind.choices)
+    detail = models.TextField()
+    quantity = models.PositiveSmallIntegerField(default=1, help_text="beds, patients or hours, by kind")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    agreed_offer = models.ForeignKey("MutualAidOffer", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+
+class MutualAidOffer(models.Model):
+    request = models.ForeignKey(MutualAidRequest, on_delete=models.CASCADE, related_name="offers")
+    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="aid_offers")
+    detail = models.TextField()
+    offered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    offered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["offered_at"]
+        constraints = [models.UniqueConstraint(fields=["request", "provider"], name="one_offer_per_provider")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
@@ -15,8 +16,8 @@ from django.views.decorators.http import require_POST
 from carecoord.coordination.views import _system
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
-from carecoord.escalation import services
-from carecoord.escalation.models import EscalationAction
+from carecoord.escalation import mutual_aid, services
+from carecoord.escalation.models import EscalationAction, MutualAidRequest
 
 
 @permission_required("coordination.view_board")
@@ -92,3 +93,74 @@ def sitrep_pdf(request):
     resp = HttpResponse(report.pdf(data), content_type="application/pdf")
     resp["Content-Disposition"] = f'attachment; filename="sitrep-{data["system"].ods_code}-{data["day"]}.pdf"'
     return resp
+
+
+class AidRequestForm(forms.Form):
+    kind = forms.ChoiceField(label="What do you need?", widget=forms.RadioSelect,
+                             choices=MutualAidRequest.Kind.choices)
+    quantity = forms.IntegerField(label="How many (beds, patients or hours)", min_value=1, max_value=500, initial=1)
+    detail = forms.CharField(label="Details", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
+                             error_messages={"required": "Describe what is needed"})
+
+
+def _can_see_aid(request) -> bool:
+    org = request.organisation
+    return request.user.has_perm("coordination.view_board", org) or mutual_aid.can_request(request.user, org)
+
+
+def mutual_aid_list(request):
+    if not _can_see_aid(request):
+        raise PermissionDenied("mutual aid")
+    system = _system(request)
+    form = AidRequestForm(request.POST or None)
+    status = 200
+    can_request = mutual_aid.can_request(request.user, request.organisation) and request.organisation != system
+    if request.method == "POST":
+        if not can_request:
+            raise PermissionDenied("only a provider's staff can ask for mutual aid")
+        if form.is_valid():
+            d = form.cleaned_data
+            mutual_aid.request_aid(requester=request.organisation, kind=d["kind"], detail=d["detail"],
+                                   quantity=d["quantity"], by=request.user, auditor=Auditor.from_request(request))
+            messages.success(request, "Mutual aid requested")
+            return HttpResponseRedirect(reverse("escalation:mutual_aid"))
+        status = 400
+    requests_ = (MutualAidRequest.objects.filter(system=system).select_related("requester", "agreed_offer__provider")
+                 .prefetch_related("offers__provider")[:50])
+    return render(request, "escalation/mutual_aid.jinja", {
+        "page_title": "Mutual aid", "form": form, "requests": requests_, "can_request": can_request,
+        "can_offer": mutual_aid.can_request(request.user, request.organisation) and request.organisation != system,
+        "can_decide": request.user.has_perm("coordination.act", request.organisation) and request.organisation == system,
+        "me": request.organisation}, status=status)
+
+
+@require_POST
+def mutual_aid_step(request, pk: int):
+    if not _can_see_aid(request):
+        raise PermissionDenied("mutual aid")
+    req = MutualAidRequest.objects.filter(pk=pk, system=_system(request)).first()
+    if req is None:
+        raise Http404("no such request")
+    auditor = Auditor.from_request(request)
+    step = request.POST.get("step")
+    try:
+        if step == "offer":
+            if not mutual_aid.can_request(request.user, request.organisation):
+                raise PermissionDenied("only a provider's staff can offer")
+            mutual_aid.offer(req, provider=request.organisation, detail=request.POST.get("detail", ""),
+                             by=request.user, auditor=auditor)
+            messages.success(request, "Offer sent")
+        elif step in ("agree", "decline"):
+            offer_obj = None
+            if step == "agree":
+                offer_obj = req.offers.filter(pk=request.POST.get("offer") or 0).first()
+                if offer_obj is None:
+                    raise mutual_aid.MutualAidError("choose an offer to agree")
+            mutual_aid.decide(req, agree_offer=offer_obj, note=request.POST.get("note", ""), by=request.user,
+                              auditor=auditor)
+            messages.success(request, "Decision recorded")
+        else:
+            raise PermissionDenied("unknown step")
+    except mutual_aid.MutualAidError as exc:
+        messages.error(request, f"Not done: {exc}")
+    return HttpResponseRedirect(reverse("escalation:mutual_aid"))
