@@ -33,7 +33,14 @@ def _system(request) -> Organisation:
 
 @permission_required("coordination.view_board")
 def board(request):
-    state = services.board_state(_system(request))
+    from carecoord.escalation import hours
+    from carecoord.escalation.models import HandoverNote
+
+    system = _system(request)
+    state = services.board_state(system)
+    state["staffed"] = hours.is_staffed(system)
+    state["hours"] = hours.describe(system)
+    state["handover"] = list(HandoverNote.objects.filter(system=system).select_related("written_by")[:3])
     template = "coordination/_board.jinja" if request.htmx else "coordination/board.jinja"
     return render(request, template, {"page_title": "Coordination centre", "state": state, "metrics": KEY_METRICS,
                                       "level_tag": LEVEL_TAG,

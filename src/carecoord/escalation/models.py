@@ -107,3 +107,32 @@ class MutualAidOffer(models.Model):
     class Meta:
         ordering = ["offered_at"]
         constraints = [models.UniqueConstraint(fields=["request", "provider"], name="one_offer_per_provider")]
+
+
+class ServiceHours(models.Model):
+    """When a system's coordination centre is staffed: one or more windows per ICB."""
+
+    class Days(models.TextChoices):
+        EVERY_DAY = "every_day", "Every day"
+        WEEKDAYS = "weekdays", "Weekdays (not bank holidays)"
+        WEEKENDS_AND_BANK_HOLIDAYS = "weekends_bh", "Weekends and bank holidays"
+
+    system = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="scc_hours")
+    days = models.CharField(max_length=12, choices=Days.choices, default=Days.EVERY_DAY)
+    starts = models.TimeField()
+    ends = models.TimeField()
+
+    class Meta:
+        ordering = ["days", "starts"]
+
+
+class HandoverNote(models.Model):
+    """Out-of-hours handover: what the next shift needs to know."""
+
+    system = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="handover_notes")
+    written_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    written_at = models.DateTimeField(default=timezone.now)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["-written_at"]

@@ -164,3 +164,18 @@ def mutual_aid_step(request, pk: int):
     except mutual_aid.MutualAidError as exc:
         messages.error(request, f"Not done: {exc}")
     return HttpResponseRedirect(reverse("escalation:mutual_aid"))
+
+
+@require_POST
+@permission_required("coordination.act")
+def handover(request):
+    from carecoord.escalation.models import HandoverNote
+
+    text = request.POST.get("text", "").strip()
+    if not text:
+        messages.error(request, "Write the handover note before saving it")
+    else:
+        note = HandoverNote.objects.create(system=_system(request), written_by=request.user, text=text[:4000])
+        Auditor.from_request(request).create(note, summary="handover note")
+        messages.success(request, "Handover note saved")
+    return HttpResponseRedirect(reverse("escalation:log"))
