@@ -36,7 +36,7 @@ migrate: deps
 
 demo: setup
 	$(BIN)/carecoord synth --seed 1 --scale demo --if-empty
-	$(BIN)/carecoord serve --with-worker --port $(PORT)
+	$(BIN)/carecoord serve --with-worker --with-feed --port $(PORT)
 
 serve:
 	$(BIN)/carecoord serve --port $(PORT)

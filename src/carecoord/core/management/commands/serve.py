@@ -20,13 +20,18 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--with-worker", action="store_true", help="start a worker process too")
+        parser.add_argument("--with-feed", action="store_true",
+                            help="demo: also run the synthetic SCC feed live (a day of history first)")
         parser.add_argument("--production", action="store_true", help="serve with uvicorn (ASGI)")
         parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
 
     def handle(self, *args, **opts):
-        worker = None
+        children = []
         if opts["with_worker"]:
-            worker = subprocess.Popen([sys.executable, "-m", "carecoord.cli", "worker"], env=os.environ.copy())
+            children.append(subprocess.Popen([sys.executable, "-m", "carecoord.cli", "worker"], env=os.environ.copy()))
+        if opts.get("with_feed"):
+            children.append(subprocess.Popen([sys.executable, "-m", "carecoord.cli", "synth", "feed", "--live",
+                                              "--hours", "24", "--interval", "30"], env=os.environ.copy()))
         try:
             if opts["production"]:
                 import uvicorn
@@ -37,6 +42,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"carecoord is running at http://{opts['host']}:{opts['port']}/")
                 call_command("runserver", f"{opts['host']}:{opts['port']}", use_reloader=False)
         finally:
-            if worker is not None:
-                worker.terminate()
-                worker.wait(10)
+            for child in children:
+                child.terminate()
+                child.wait(10)

@@ -17,6 +17,11 @@ class Command(BaseCommand):
     help = "Generate a synthetic health system (deterministic for a seed and --as-of date)"
 
     def add_arguments(self, parser):
+        parser.add_argument("action", nargs="?", choices=["feed"],
+                            help="feed: write synthetic SCC readings (a day of history; --live keeps going)")
+        parser.add_argument("--live", action="store_true", help="with feed: keep writing every --interval seconds")
+        parser.add_argument("--interval", type=float, default=5.0)
+        parser.add_argument("--hours", type=int, default=24, help="with feed: hours of history to write first")
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--scale", choices=list(SCALES), default="demo")
         parser.add_argument("--as-of", type=date.fromisoformat, default=None,
@@ -28,6 +33,20 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, **opts):
+        if opts.get("action") == "feed":
+            from carecoord.synth import feed
+
+            n = feed.backfill(hours=opts["hours"], seed=opts["seed"])
+            self.stderr.write(f"{n} readings written for the last {opts['hours']} hours")
+            if opts["live"]:
+                self.stderr.write(f"Live: writing the current quarter-hour every {opts['interval']} s (Ctrl-C stops)")
+                try:
+                    feed.live(interval=opts["interval"], seed=opts["seed"])
+                except KeyboardInterrupt:
+                    pass
+            if opts["format"] == "json":
+                self.stdout.write(json.dumps({"readings": n}))
+            return
         if opts.get("emit_wlmds"):
             from pathlib import Path
 
