@@ -3,13 +3,11 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from carecoord.coordination.models import OpelScore
 from carecoord.core.models import OrganisationKind, Role
 from carecoord.escalation import services
-from carecoord.testing.browser import assert_accessible
+from carecoord.testing.browser import assert_accessible, login
 from carecoord.testing.factories import OrganisationFactory, user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,10 +18,7 @@ def test_operator_acknowledges_and_completes_an_action(page, live_server):
     trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust", parent=icb)
     score = OpelScore.objects.create(organisation=trust, at=datetime.now(UTC), edition="e", score=30, level=3)
     action = services.start_actions(icb, [score])[0]
-    client = Client()
-    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    login(page, live_server, user_with_roles(icb, Role.SCC_OPERATOR))
     page.goto(f"{live_server.url}/coordination/escalation/")
     assert_accessible(page, "escalation log")
     page.get_by_role("button", name=f"Acknowledge: {action.card.title}").click()
@@ -52,10 +47,7 @@ def test_scc_agrees_a_mutual_aid_offer(page, live_server):
     req = mutual_aid.request_aid(requester=trust, kind="beds", detail="4 beds tonight", quantity=4,
                                  by=user_with_roles(trust, Role.SCC_OPERATOR), auditor=a)
     mutual_aid.offer(req, provider=other, detail="2 beds on ward 7", by=user_with_roles(other, Role.ORG_ADMIN), auditor=a)
-    client = Client()
-    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    login(page, live_server, user_with_roles(icb, Role.SCC_OPERATOR))
     page.goto(f"{live_server.url}/coordination/escalation/mutual-aid/")
     assert_accessible(page, "mutual aid")
     page.get_by_role("button", name="Agree the offer from Beta Hospitals NHS Trust").click()

@@ -1,13 +1,11 @@
 """The import upload page and its report in a real browser, each passing axe."""
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from carecoord.core.models import Role
 from carecoord.integration.models import ImportBatch
 from carecoord.integration.tests import wlmds_files as wf
-from carecoord.testing.browser import assert_accessible
+from carecoord.testing.browser import assert_accessible, login
 from carecoord.testing.factories import OrganisationFactory, user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,10 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_upload_a_file_follow_the_job_and_read_the_report(page, live_server, tmp_path):
     trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust")
     user = user_with_roles(trust, Role.WAITING_LIST_MANAGER)
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    login(page, live_server, user)
     rows = [wf.open_row(0), wf.open_row(1, ACTIVITY_TREATMENT_FUNCTION_CODE="1"), wf.open_row(2)]
     path = wf.write(tmp_path / "weekly.csv", rows)
 

@@ -1,11 +1,9 @@
 """The RTT report renders its chart and passes axe."""
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from carecoord.core.models import Role
-from carecoord.testing.browser import assert_accessible
+from carecoord.testing.browser import assert_accessible, login
 from carecoord.testing.factories import OrganisationFactory, pathway_at, patient_at, user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,10 +13,7 @@ def test_rtt_report_draws_the_distribution(page, live_server):
     trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust")
     for _ in range(3):
         pathway_at(trust, patient_at(trust))
-    client = Client()
-    client.force_login(user_with_roles(trust, Role.ANALYST))
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    login(page, live_server, user_with_roles(trust, Role.ANALYST))
     page.goto(f"{live_server.url}/waiting-list/reports/rtt/")
     assert page.locator("h1").inner_text() == "RTT waiting times"
     page.locator(".cc-chart[data-ready=\"1\"]").first.wait_for()

@@ -3,22 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from carecoord.coordination import services
 from carecoord.core.models import OrganisationKind, Role
-from carecoord.testing.browser import assert_accessible
+from carecoord.testing.browser import assert_accessible, login
 from carecoord.testing.factories import OrganisationFactory, user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-def _login(page, live_server, user):
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
 
 
 @pytest.mark.parametrize("viewport", ["page", "phone_page"])
@@ -32,7 +24,7 @@ def test_board_moves_when_readings_arrive(request, live_server, viewport):
     from carecoord.coordination.models import AlertRule
 
     AlertRule.objects.create(system=icb, metric="ambulance_handover_mean_minutes", direction="above", threshold=60)
-    _login(page, live_server, user_with_roles(icb, Role.SCC_OPERATOR))
+    login(page, live_server, user_with_roles(icb, Role.SCC_OPERATOR))
     page.goto(f"{live_server.url}/coordination/")
     assert page.locator("h1").inner_text() == "Coordination centre"
     assert "Alpha Hospitals NHS Trust" in page.locator("#board").inner_text()

@@ -3,11 +3,9 @@
 from datetime import date, time, timedelta
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from carecoord.core.models import Role, Site
-from carecoord.testing.browser import assert_accessible
+from carecoord.testing.browser import assert_accessible, login
 from carecoord.testing.factories import OrganisationFactory, pathway_at, patient_at, user_with_roles
 from carecoord.theatres import services
 from carecoord.theatres.models import SessionTemplate, Theatre, TheatreSession
@@ -26,10 +24,7 @@ def test_scheduler_books_from_the_list_page(page, live_server):
     p = pathway_at(trust, patient_at(trust), list_type="admitted", tfc="110", intended_procedure="W371",
                    poa_status="fit", poa_valid_until=monday + timedelta(days=60), clinical_priority="P2",
                    priority_rank=3)
-    client = Client()
-    client.force_login(user_with_roles(trust, Role.SCHEDULER))
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    login(page, live_server, user_with_roles(trust, Role.SCHEDULER))
     page.goto(f"{live_server.url}/theatres/?week={monday.isoformat()}")
     assert_accessible(page, "theatre calendar")
     page.get_by_role("link", name="Morning: C0001100 (0 booked)").click()

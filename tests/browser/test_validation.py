@@ -1,11 +1,9 @@
 """The validation worklist in a real browser, passing axe."""
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from carecoord.core.models import Role
-from carecoord.testing.browser import assert_accessible
+from carecoord.testing.browser import assert_accessible, login
 from carecoord.testing.factories import OrganisationFactory, pathway_at, patient_at, user_with_roles
 from carecoord.validation import runner
 
@@ -16,10 +14,7 @@ def test_validator_filters_the_worklist_and_opens_a_pathway(page, live_server):
     trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust")
     p = pathway_at(trust, patient_at(trust), rtt_status="21")
     runner.run(organisation=trust)
-    client = Client()
-    client.force_login(user_with_roles(trust, Role.VALIDATOR))
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    login(page, live_server, user_with_roles(trust, Role.VALIDATOR))
     page.goto(f"{live_server.url}/validation/")
     assert page.locator("h1").inner_text() == "Validation worklist"
     assert_accessible(page, "validation worklist")
@@ -42,10 +37,7 @@ def test_dashboard_chart_is_accessible(page, live_server):
     trust = OrganisationFactory(ods_code="RAA", name="Alpha Hospitals NHS Trust")
     pathway_at(trust, patient_at(trust), rtt_status="21")
     runner.run(organisation=trust)
-    client = Client()
-    client.force_login(user_with_roles(trust, Role.VALIDATOR))
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    login(page, live_server, user_with_roles(trust, Role.VALIDATOR))
     page.goto(f"{live_server.url}/validation/dashboard/")
     page.locator('.cc-chart[data-ready="1"]').wait_for()
     assert_accessible(page, "validation dashboard")

@@ -22,11 +22,7 @@ from carecoord.escalation.models import EscalationAction, MutualAidRequest
 
 @permission_required("coordination.view_board")
 def log(request):
-    raw = request.GET.get("day", "")
-    try:
-        day = date.fromisoformat(raw) if raw else timezone.localdate()
-    except ValueError:
-        day = timezone.localdate()
+    day = _day(request)
     tz = timezone.get_current_timezone()
     start = datetime.combine(day, time.min, tz)
     actions = (EscalationAction.objects.filter(system=_system(request), triggered_at__gte=start,

@@ -37,3 +37,14 @@ def assert_accessible(page, context: str = "") -> None:
     if results.violations_count:
         raise AssertionError(f"axe found accessibility violations on {context or page.url}:\n"
                              f"{results.generate_report()}")
+
+
+def login(page, live_server, user) -> None:
+    """Give the browser page a logged-in session for `user` (no login form round trip)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
