@@ -234,3 +234,63 @@ def suggestions_for(session: TheatreSession, n: int = 5) -> tuple[list[planner.S
                                          turn + lognormal_mean(mu, sigma), lognormal_variance(mu, sigma)))
     found = planner.fill_freed_slot(me, remaining, data.cases, data.leave, n=n, max_cases=1)
     return found, data.pathways
+
+
+# ---------------------------------------------------------------- metrics over lists that ran
+
+def metrics_for(organisation: Organisation, start: date, end: date) -> dict:
+    """Theatre metrics as the NHS defines them (`theatres.metrics`) over the provider's lists between
+    two dates: completed lists with their case timings, cancelled lists as downtime."""
+    from carecoord.theatres import metrics as m
+    from carecoord.theatres.models import Cancellation, CaseTiming
+
+    sessions = list(TheatreSession.objects.filter(theatre__site__organisation=organisation, date__range=(start, end),
+                                                  status__in=[SessionStatus.COMPLETED, SessionStatus.CANCELLED])
+                    .order_by("starts_at"))
+    timings = {}
+    for t in CaseTiming.objects.filter(booking__session__in=sessions).select_related("booking"):
+        timings.setdefault(t.booking.session_id, []).append(m.CaseTimes(t.into_theatre, t.out_of_theatre))
+    lists = [m.ListRecord(s.pk, s.starts_at, s.ends_at, tuple(timings.get(s.pk, ())),
+                          actual_start=s.actual_start, actual_end=s.actual_end,
+                          cancelled=s.status == SessionStatus.CANCELLED, specialty=s.specialty) for s in sessions]
+    booked = []
+    for s in sessions:
+        minutes = [b.predicted_minutes for b in s.bookings.all() if b.status in (*LIVE_BOOKING, "completed")]
+        booked.append((s.minutes, minutes))
+    cancellations = [
+        m.CancellationRecord(entry_id=c.booking.pathway_id, surgery_date=c.booking.session.date,
+                             cancelled_on=timezone.localtime(c.cancelled_at).date(), clinical=c.clinical,
+                             by_hospital=c.by == Cancellation.By.HOSPITAL,
+                             rebooked_for=c.rebooked.session.date if c.rebooked else None)
+        for c in Cancellation.objects.filter(booking__session__in=sessions).select_related(
+            "booking__session", "rebooked__session")]
+    completed = Booking.objects.filter(session__in=sessions, status="completed").select_related("pathway", "session")
+    def due(p):
+        days = planner.TIME_FRAME_DAYS.get(p.clinical_priority)
+        return p.queue_date + timedelta(days=days) if p.queue_date and days is not None else None
+
+    priority = [m.PriorityRecord(b.pathway_id, b.session.specialty, b.pathway.clinical_priority,
+                                 b.pathway.queue_date or b.session.date, due(b.pathway), b.session.date)
+                for b in completed]
+    elective = sum(len(c) for c in timings.values())
+
+    def rate(r):
+        return {"numerator": r.numerator, "denominator": r.denominator,
+                "value": round(r.value, 4) if r.value is not None else None}
+
+    def num(v):
+        return round(v, 4) if v is not None else None
+
+    return {
+        "provider": organisation.ods_code, "from": start.isoformat(), "to": end.isoformat(),
+        "lists": len(lists), "lists_cancelled": sum(1 for x in lists if x.cancelled), "cases": elective,
+        "capped_utilisation": num(m.capped_utilisation(lists)),
+        "uncapped_utilisation": num(m.uncapped_utilisation(lists)),
+        "booked_utilisation": num(m.booked_utilisation(booked)),
+        "overrun_rate": rate(m.overrun_rate(lists)), "mean_overrun_minutes": num(m.mean_overrun_minutes(lists)),
+        "early_finish_rate": rate(m.early_finish_rate(lists)), "late_start_rate": rate(m.late_start_rate(lists)),
+        "cases_per_list": num(m.cases_per_list(lists)),
+        "on_the_day_cancellation_rate": rate(m.on_the_day_cancellation_rate(cancellations, elective)),
+        "rebooked_within_28_days": rate(m.rebooked_within_28_days(cancellations, end)),
+        "priority_compliance_p1_p2": rate(m.priority_compliance(priority)),
+    }

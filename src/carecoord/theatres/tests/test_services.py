@@ -145,3 +145,21 @@ def test_only_schedulers_book(client, trust, setup):
     client.force_login(user_with_roles(trust, Role.CLINICIAN))
     assert client.post(f"/theatres/sessions/{session.pk}/book/", {"pathway": p.pk}).status_code == 403
     assert "Book " not in client.get(f"/theatres/sessions/{session.pk}/").content.decode()
+
+
+def test_metrics_over_the_synthetic_history(settings, tmp_path, capsys):
+    from carecoord.core.models import Organisation, OrganisationKind
+    from carecoord.synth import services as synth
+
+    settings.DATA_DIR = tmp_path
+    synth.generate(seed=3, scale="demo", as_of=date(2026, 11, 22))
+    trust = Organisation.objects.filter(kind=OrganisationKind.NHS_TRUST).order_by("ods_code").first()
+    call_command("theatres", "metrics", "--provider", trust.ods_code, "--from", "2026-10-01", "--to", "2026-11-22",
+                 "--format", "json")
+    out = json.loads(capsys.readouterr().out)
+    assert out["lists"] > 50 and out["cases"] > 50 and out["lists_cancelled"] >= 0
+    assert 0.3 < out["capped_utilisation"] <= 1.0
+    assert out["uncapped_utilisation"] >= out["capped_utilisation"]
+    assert out["on_the_day_cancellation_rate"]["numerator"] > 0
+    for key in ("overrun_rate", "late_start_rate", "early_finish_rate", "priority_compliance_p1_p2"):
+        assert set(out[key]) == {"numerator", "denominator", "value"}

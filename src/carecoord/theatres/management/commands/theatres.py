@@ -26,6 +26,11 @@ class Command(BaseCommand):
         p.add_argument("--seconds", type=float, default=20.0)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--format", choices=["json", "text"], default="text")
+        mt = sub.add_parser("metrics", help="utilisation, overruns, cancellations and priority compliance")
+        mt.add_argument("--provider", required=True)
+        mt.add_argument("--from", dest="start", required=True)
+        mt.add_argument("--to", dest="end", required=True)
+        mt.add_argument("--format", choices=["json", "text"], default="text")
         g = sub.add_parser("sessions", help="create planned sessions from the weekly templates")
         g.add_argument("--provider", required=True)
         g.add_argument("--from", dest="start", required=True)
@@ -34,6 +39,17 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         org = organisation(opts["provider"])
         start = iso_date(opts["start"], "--from")
+        if opts["action"] == "metrics":
+            end = iso_date(opts["end"], "--to")
+            if end < start:
+                raise CommandError("--to must not be before --from")
+            out = services.metrics_for(org, start, end)
+            if opts["format"] == "json":
+                self.stdout.write(json.dumps(out))
+            else:
+                self.stdout.write(f"{out['lists']} lists, {out['cases']} cases: capped utilisation "
+                                  f"{out['capped_utilisation']}, overrun rate {out['overrun_rate']['value']}")
+            return
         if not 1 <= opts["weeks"] <= 12:
             raise CommandError("--weeks must be between 1 and 12")
         if opts["action"] == "sessions":
