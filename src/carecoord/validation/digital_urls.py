@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from carecoord.validation import digital_views
 
 # Digital validation (batches, messages) pages, included by validation/urls.py.
-urlpatterns = []
+urlpatterns = [
+    path("", digital_views.batches, name="digital_batches"),
+    path("<int:pk>/", digital_views.batch_detail, name="digital_batch"),
+    path("<int:pk>/send/", digital_views.send, name="digital_send"),
+]

@@ -22,3 +22,4 @@ register(Route("validation:tasks", lambda s: "/validation/tasks/", WORKLIST))
 register(Route("validation:pathway", lambda s: f"/validation/pathways/{s['own_pathway'].pk}/", WORKLIST, setup=_setup,
                other_url=lambda s: f"/validation/pathways/{s['other_pathway'].pk}/"))
 register(Route("validation:dashboard", lambda s: "/validation/dashboard/", WORKLIST))
+register(Route("validation:digital_batches", lambda s: "/validation/digital/", WORKLIST))

@@ -1,0 +1,118 @@
+"""Patient-initiated digital validation: cohort safeguards, the link's date-of-birth check and lockout,
+single use and expiry, answers routed to clinicians (never removals), reminders then letters."""
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from carecoord.core.models import OutboxMessage, Role
+from carecoord.core.services.audit import Auditor
+from carecoord.testing.factories import pathway_at, patient_at, user_with_roles
+from carecoord.validation import digital
+from carecoord.validation.models import DigitalMessage, ValidationTask
+
+pytestmark = pytest.mark.django_db
+OLD = timezone.localdate() - timedelta(weeks=20)
+
+
+@pytest.fixture(autouse=True)
+def _clear_rate_limit():
+    cache.clear()
+
+
+def _patient(trust, **kw):
+    p = patient_at(trust)
+    for k, v in {"consent_sms": True, "phone": "07700900123", "birth_date": date(1960, 3, 15), **kw}.items():
+        setattr(p, k, v)
+    p.save()
+    return p
+
+
+def _sent_batch(trust, *patients):
+    for pt in patients:
+        pathway_at(trust, pt, clinical_priority="P4", rtt_start=OLD)
+    user = user_with_roles(trust, Role.VALIDATOR)
+    batch = digital.create_batch(trust, name="P4 over 12 weeks", cohort=digital.Cohort(), by=user,
+                                 auditor=Auditor(user, organisation=trust))
+    digital.send(batch, auditor=Auditor(user, organisation=trust))
+    return batch
+
+
+def _token(msg: DigitalMessage) -> str:
+    body = OutboxMessage.objects.get(reference=f"pidv:{msg.pk}").personalisation["link"]
+    return re.search(r"/p/([^/]+)/", body).group(1)
+
+
+def test_cohort_excludes_vulnerable_unconsented_and_children_without_a_parent(trust):
+    ok = _patient(trust)
+    vulnerable = _patient(trust, vulnerable=True)
+    no_consent = _patient(trust, consent_sms=False, consent_email=False)
+    child = _patient(trust, birth_date=timezone.localdate() - timedelta(days=365 * 8), parent_contact="")
+    child_with_parent = _patient(trust, birth_date=timezone.localdate() - timedelta(days=365 * 8),
+                                 parent_contact="Parent 07700900999")
+    batch = _sent_batch(trust, ok, vulnerable, no_consent, child, child_with_parent)
+    got = set(batch.messages.values_list("pathway__patient_id", flat=True))
+    assert got == {ok.pk, child_with_parent.pk}
+
+
+def test_the_link_reveals_nothing_before_the_birth_date_and_locks_after_three_wrong(client, trust):
+    batch = _sent_batch(trust, _patient(trust))
+    msg = batch.messages.get()
+    url = f"/p/{_token(msg)}/"
+    first = client.get(url).content.decode()
+    assert "date of birth" in first and trust.name not in first  # no clinical or provider detail yet
+    for _ in range(2):
+        r = client.post(url, {"dob-day": "1", "dob-month": "1", "dob-year": "1970"})
+        assert r.status_code == 400 and "does not match" in r.content.decode()
+    r = client.post(url, {"dob-day": "1", "dob-month": "1", "dob-year": "1970"})
+    assert r.status_code == 410 and "locked" in r.content.decode()
+    # even the right date no longer opens it
+    assert client.post(url, {"dob-day": "15", "dob-month": "3", "dob-year": "1960"}).status_code == 410
+
+
+def test_answer_no_longer_needed_creates_a_clinical_task_not_a_removal_and_is_single_use(client, trust):
+    batch = _sent_batch(trust, _patient(trust))
+    msg = batch.messages.get()
+    url = f"/p/{_token(msg)}/"
+    r = client.post(url, {"dob-day": "15", "dob-month": "3", "dob-year": "1960"})
+    assert r.status_code == 200 and "Do you still need care?" in r.content.decode()
+    r = client.post(url, {"a-answer": "no_longer_need", "a-text": "Had it done privately"})
+    assert "Thank you" in r.content.decode()
+    msg.refresh_from_db()
+    assert msg.response == "no_longer_need" and msg.pathway.status == "on_list"
+    assert msg.pathway.last_validated_on == timezone.localdate()
+    assert ValidationTask.objects.get(pathway=msg.pathway).team == "clinical"
+    assert client.get(url).status_code == 410  # single use
+
+
+def test_expired_and_unknown_links(client, trust):
+    batch = _sent_batch(trust, _patient(trust))
+    msg = batch.messages.get()
+    token = _token(msg)
+    DigitalMessage.objects.filter(pk=msg.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert client.get(f"/p/{token}/").status_code == 410
+    assert client.get("/p/not-a-real-token/").status_code == 404
+
+
+def test_rate_limit_per_address(client):
+    codes = [client.get("/p/nope/").status_code for _ in range(32)]
+    assert codes[0] == 404 and codes[-1] == 429
+
+
+def test_no_reply_gets_a_reminder_then_a_letter_and_stays_on_the_list(trust):
+    batch = _sent_batch(trust, _patient(trust))
+    msg = batch.messages.get()
+    assert digital.chase(now=timezone.now() + timedelta(days=8)) == {"reminders": 1, "letters": 0}
+    assert digital.chase(now=timezone.now() + timedelta(days=15)) == {"reminders": 0, "letters": 1}
+    msg.refresh_from_db()
+    assert msg.reminder_sent_at and msg.letter_sent_at and msg.pathway.status == "on_list"
+
+
+def test_batch_pages(client, trust):
+    _patient(trust)
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    r = client.post("/validation/digital/", {"name": "", "min_weeks": "12", "not_contacted_weeks": "12"})
+    assert r.status_code == 400 and "Name the batch" in r.content.decode()
