@@ -57,7 +57,14 @@ def _run(reporter: JobReporter) -> None:
         path.unlink(missing_ok=True)
     result = {**services.outcome(batch), "link": services.report_path(batch), "link_text": "See the import report"}
     if batch.status == batch.Status.LOADED:
-        reporter.succeed(result, message=batch.message)
+        # Validate the provider's list straight after the import (issue 4: a run after each import).
+        from carecoord.validation import runner
+
+        reporter.progress(state["done"], message="Running the validation rules on the updated list")
+        run = runner.run(organisation=provider, trigger="import", user=user)
+        result["validation_run"] = run.pk
+        result["validation_findings"] = sum(run.findings_by_rule.values())
+        reporter.succeed(result, message=f"{batch.message}; validation: {result['validation_findings']} findings")
     else:
         reporter.fail([batch.message], message="Rejected: nothing was loaded")
         Job.objects.filter(pk=job.pk).update(result=result)

@@ -37,6 +37,11 @@ def test_upload_runs_a_job_that_links_to_the_report(wlm_client, wlm, trust, tmp_
     assert job.state == "succeeded" and job.result["link"] == f"/imports/{batch.pk}/"
     assert job.result["rows_loaded"] == 1 and batch.started_by == wlm and batch.filename == "w.csv"
     assert Pathway.objects.count() == 1
+    # the rules ran on the updated list straight after the import
+    from carecoord.validation.models import ValidationRun
+
+    run = ValidationRun.objects.get(pk=job.result["validation_run"])
+    assert run.trigger == "import" and run.organisation == trust and run.pathways_checked == 1
     assert job.params["path"].startswith(str(services.upload_dir()))
     assert not os.path.exists(job.params["path"])  # the stored upload is removed after the job
 
