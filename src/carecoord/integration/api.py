@@ -73,22 +73,28 @@ class FhirImportOut(Schema):
     patients_created: int
     pathways_created: int
     pathways_updated: int
+    batch: int
 
 
 @router.post("/fhir", response={200: FhirImportOut},
              summary="Import a FHIR R4 Bundle of waiting-list entries for your organisation",
-             description="Patient, ServiceRequest, EpisodeOfCare and Appointment resources (see "
-                         "docs/modules/waitinglist.md). All or nothing: a bad Bundle is a 400 naming each bad "
-                         "entry and field.")
+             description="Patient, ServiceRequest (referral), EpisodeOfCare (entry) and Appointment (TCI) "
+                         "resources (see docs/modules/waitinglist.md). All or nothing: a bad Bundle is a 400 "
+                         "problem+json whose `errors` name each bad entry (0-based index) and field.")
 def import_fhir(request, bundle: Body[dict]):
+    from django.http import JsonResponse
+
     from carecoord.integration import fhir
 
     organisation = getattr(request, "organisation", None)
     if not request.auth.has_perm("waitinglist.import", organisation):
         raise PermissionDenied("waitinglist.import")
+    user = request.auth if getattr(request.auth, "pk", None) else None
     try:
-        result = fhir.import_bundle(bundle, provider=organisation, auditor=_auditor(request))
+        result = fhir.import_bundle(bundle, provider=organisation, auditor=_auditor(request), user=user)
     except fhir.FhirImportError as exc:
-        raise HttpError(400, str(exc)) from exc
+        return JsonResponse({"type": "about:blank", "title": "Invalid FHIR Bundle", "status": 400,
+                             "detail": str(exc), "errors": [e.as_dict() for e in exc.errors]},
+                            status=400, content_type="application/problem+json")
     return {"patients_created": result.patients_created, "pathways_created": result.pathways_created,
-            "pathways_updated": result.pathways_updated}
+            "pathways_updated": result.pathways_updated, "batch": result.batch.pk}

@@ -13,7 +13,7 @@ from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
 from carecoord.waitinglist import services
 from carecoord.waitinglist.models import scoped_pathways
-from carecoord.waitinglist.ptl import EstimatingPaginator, PtlFilterForm, PtlQuery
+from carecoord.waitinglist.ptl import EstimatingPaginator, PtlFilterForm, PtlQuery, possible_duplicates
 
 router = Router(tags=["waiting list"])
 
@@ -48,6 +48,7 @@ class PathwayOut(Schema):
     consultant_code: str
     intended_procedure: str
     status: str
+    possible_duplicate: bool = False
 
 
 class PtlPage(Schema):
@@ -70,6 +71,7 @@ class PtlFilters(Schema):
     breach_before: date | None = None
     tci: str = ""
     validation: str = ""
+    duplicates: str = ""
     sort: str = "priority"
     page: int = 1
 
@@ -95,16 +97,17 @@ def ptl(request, filters: Query[PtlFilters]):
     if not form.is_valid():
         raise HttpError(422, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
     query = PtlQuery.from_form(form)
-    qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"),
-                     request.organisation.patient_scope_ids() if request.organisation else [])
+    scope = request.organisation.patient_scope_ids() if request.organisation else []
+    qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"), scope)
     paginator = EstimatingPaginator(qs, PAGE)
     count = paginator.count
     page = max(1, query.page)
     rows = list(qs[(page - 1) * PAGE: page * PAGE])
+    dupes = possible_duplicates(rows, scope)
     _auditor(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
                             summary=f"API PTL page {page}: {len(rows)} pathways")
     return {"count": count, "count_is_estimate": paginator.count_is_estimate, "page": page, "pages": max(1, -(-count // PAGE)), "census": query.census,
-            "results": [_out(p, query.census) for p in rows]}
+            "results": [{**_out(p, query.census), "possible_duplicate": p.pk in dupes} for p in rows]}
 
 
 def _pathway(request, pk: int):

@@ -36,7 +36,7 @@ SORTS = {
 }
 
 TCI_CHOICES = [("", "Any"), ("none", "No TCI date"), ("booked", "TCI date booked"), ("past", "TCI date passed")]
-DUPLICATE_CHOICES = [("", "Any"), ("only", "Possible duplicates or transfers")]
+DUPLICATE_CHOICES = [("", "Any"), ("only", "Only possible duplicates or transfers")]
 VALIDATION_CHOICES = [("", "Any"), ("recent", "Validated in the last 12 weeks"), ("due", "Not validated in 12 weeks")]
 
 
@@ -56,6 +56,15 @@ class PtlFilterForm(forms.Form):
     duplicates = forms.ChoiceField(required=False, choices=DUPLICATE_CHOICES, label="Across providers")
     sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS], label="Sort by")
     page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, *args, providers=None, **kwargs):
+        """`providers`: the organisations whose lists the user sees; with more than one (a system
+        view) the provider filter becomes a choice among them."""
+        super().__init__(*args, **kwargs)
+        if providers and len(providers) > 1:
+            self.fields["provider"] = forms.ChoiceField(
+                required=False, label="Provider",
+                choices=[("", "All providers")] + [(o.ods_code, f"{o.name} ({o.ods_code})") for o in providers])
 
     def clean_tfc(self):
         v = self.cleaned_data["tfc"].strip().upper()

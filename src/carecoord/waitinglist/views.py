@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
-from carecoord.waitinglist import rtt, services
+from carecoord.waitinglist import rtt, services, system
 from carecoord.waitinglist.forms import NoteForm, PriorityForm, RemovalForm, SavedViewForm, TciForm
 from carecoord.waitinglist.models import scoped_pathways
 from carecoord.waitinglist.presenters import PathwayPresenter, PathwayRow
@@ -24,6 +24,7 @@ from carecoord.waitinglist.ptl import (
     EstimatingPaginator,
     PtlFilterForm,
     PtlQuery,
+    elsewhere,
     possible_duplicates,
 )
 
@@ -33,7 +34,7 @@ EXPORT_COLUMNS = ["ppid", "ppid_issuer", "provider", "tfc", "list_type", "rtt_st
 
 
 def _query(request) -> tuple[PtlFilterForm, PtlQuery]:
-    form = PtlFilterForm(request.GET or None)
+    form = PtlFilterForm(request.GET or None, providers=system.visible_providers(request.organisation))
     if request.GET and form.is_valid():
         return form, PtlQuery.from_form(form)
     return form, PtlQuery()
@@ -59,18 +60,29 @@ def ptl(request):
         "page_title": "Patient tracking list", "form": form, "query": query, "rows": rows, "page": page,
         "paginator": paginator, "bands": BANDS, "sorts": SORTS, "saved_views": saved,
         "export_qs": query.querystring(page=1), "save_form": SavedViewForm(initial={"query": query.querystring()}),
+        "system_view": system.is_system_view(request.organisation),
+        # The where-are-they summary is one GROUP BY over the whole system: only when asked for.
+        "duplicates": system.duplicate_summary(request.organisation) if query.duplicates == "only" else None,
+        "duplicate_label": system.DUPLICATE_LABEL,
     })
 
 
 def _export_rows(request, query: PtlQuery, limit: int = 1_000_000):
-    qs = _ptl_queryset(request, query).values_list(
+    """Rows of EXPORT_COLUMNS; a system view (several providers) adds `possible_duplicate`."""
+    from django.db.models import Exists, Value
+
+    scope = request.organisation.patient_scope_ids()
+    qs = _ptl_queryset(request, query).annotate(
+        dup=Exists(elsewhere(scope)) if len(scope) > 1 else Value(False)).values_list(
         "ppid", "ppid_issuer", "provider__ods_code", "tfc", "list_type", "rtt_start", "clinical_priority",
-        "queue_date", "tci_date", "consultant_code", "intended_procedure", "clock_state")
-    for ppid, issuer, prov, tfc, lt, start, prio, qd, tci, cons, proc, state in qs[:limit].iterator(chunk_size=5000):
+        "queue_date", "tci_date", "consultant_code", "intended_procedure", "clock_state", "dup")
+    for ppid, issuer, prov, tfc, lt, start, prio, qd, tci, cons, proc, state, dup in qs[:limit].iterator(
+            chunk_size=5000):
         days = (query.census - start).days if start and state == "open" else None
-        yield [ppid, issuer, prov, tfc, lt, start.isoformat() if start else "", "" if days is None else days,
+        row = [ppid, issuer, prov, tfc, lt, start.isoformat() if start else "", "" if days is None else days,
                "" if days is None else rtt.week_band(days), prio, qd.isoformat() if qd else "", tci.isoformat() if tci else "",
                cons, proc]
+        yield [*row, "yes" if dup else ""] if len(scope) > 1 else row
 
 
 @permission_required("waitinglist.export_ptl")
@@ -82,13 +94,14 @@ def ptl_export(request, fmt: str):
         return HttpResponse("Invalid filters: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()),
                             status=400, content_type="text/plain")
     rows = list(_export_rows(request, query))
+    columns = EXPORT_COLUMNS + (["possible_duplicate"] if system.is_system_view(request.organisation) else [])
     Auditor.from_request(request).event(AuditLog.Action.EXPORT, "waitinglist.ptl", object_id=request.organisation.pk,
                                         summary=f"PTL export {fmt}: {len(rows)} rows")
     name = f"ptl-{request.organisation.ods_code}-{query.census.isoformat()}"
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows)
         response = HttpResponse(buf.getvalue(), content_type="text/csv")
     else:
@@ -96,7 +109,7 @@ def ptl_export(request, fmt: str):
 
         wb = Workbook(write_only=True)
         ws = wb.create_sheet("PTL")
-        ws.append(EXPORT_COLUMNS)
+        ws.append(columns)
         for r in rows:
             ws.append(r)
         out = io.BytesIO()

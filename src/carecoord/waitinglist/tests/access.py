@@ -32,3 +32,6 @@ register(Route("api:waitinglist_pathway", lambda s: f"/api/v1/waiting-list/pathw
 REPORTS = frozenset({Role.WAITING_LIST_MANAGER, Role.ANALYST, Role.CLINICIAN, Role.SCHEDULER, Role.HUB_COORDINATOR})
 register(Route("waitinglist:rtt_report", lambda s: "/waiting-list/reports/rtt/", REPORTS, setup=_setup))
 register(Route("waitinglist:rtt_report_csv", lambda s: "/waiting-list/reports/rtt.csv", REPORTS, setup=_setup))
+register(Route("api:waitinglist_patient_fhir", lambda s: f"/api/v1/waiting-list/patients/{s['own_patient'].pk}/fhir",
+               PTL, api=True, setup=_setup,
+               other_url=lambda s: f"/api/v1/waiting-list/patients/{s['other_patient'].pk}/fhir"))
