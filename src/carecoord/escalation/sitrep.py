@@ -25,14 +25,10 @@ def build(system, day: date | None = None) -> dict:
             "generated_at": timezone.localtime()}
 
 
-def _latin(text: str) -> str:
-    """fpdf2's core fonts are Latin-1: replace what they cannot draw rather than fail."""
-    return (text.replace("–", "-").replace("—", "-").replace("’", "'").replace("→", "->")
-            .encode("latin-1", "replace").decode("latin-1"))
-
-
 def pdf(report: dict) -> bytes:
     from fpdf import FPDF
+
+    from carecoord.core.letters import latin as _latin
 
     doc = FPDF(orientation="landscape", format="A4")
     doc.set_title(_latin(f"Situation report {report['system'].name} {report['day']:%d %B %Y}"))

@@ -8,18 +8,23 @@ nothing: accepting a suggestion is a separate, audited booking.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.db import models
 from django.utils import timezone
 
 from carecoord.core.models import Organisation
+from carecoord.core.services.audit import snapshot
 from carecoord.theatres import planner
 from carecoord.theatres.durations import DurationModel
 from carecoord.theatres.durations import HistoricalCase as KernelCase
 from carecoord.theatres.models import (
     LIVE_BOOKING,
     Booking,
+    BookingStatus,
+    Cancellation,
     ConsultantLeave,
     HistoricalCase,
     SessionStatus,
@@ -112,8 +117,28 @@ def plan_for_provider(organisation: Organisation, start: date, weeks: int, *, se
                       seed: int = 0) -> tuple[planner.Plan, PlanInputs]:
     data = inputs(organisation, start, weeks)
     cfg = planner.PlannerConfig(time_limit_s=seconds, seed=seed, today=start - timedelta(days=1))
-    result = planner.plan(data.sessions, data.cases, data.leave, cfg)
+    result = planner.plan(data.sessions, data.cases, data.leave, cfg,
+                          fixed=fixed_bookings(data.theatre_sessions.values()))
     return result, data
+
+
+def fixed_bookings(sessions, model: DurationModel | None = None) -> list[planner.Booking]:
+    """The live bookings already on `sessions`, as the planner's fixed load (so it fills around them)."""
+    from carecoord.theatres.durations import lognormal_mean, lognormal_variance
+
+    sessions = list(sessions)
+    if not sessions:
+        return []
+    if model is None:
+        model = duration_model(sessions[0].theatre.site.organisation)
+    out = []
+    for b in (Booking.objects.filter(session__in=sessions, status__in=LIVE_BOOKING).select_related("pathway")
+              .order_by("session_id", "order")):
+        mu, sigma, turn = _prediction(model, b.pathway)
+        out.append(planner.Booking(b.session_id, b.pathway_id, b.order, b.predicted_minutes,
+                                   b.predicted_p80_minutes or b.predicted_minutes,
+                                   turn + lognormal_mean(mu, sigma), lognormal_variance(mu, sigma)))
+    return out
 
 
 def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
@@ -140,6 +165,15 @@ def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
 
 def theatres_of(organisation: Organisation):
     return Theatre.objects.filter(site__organisation=organisation)
+
+
+def bookings_for(organisation: Organisation):
+    """Bookings on the organisation's own lists (the scope every page reads bookings through)."""
+    return Booking.objects.filter(session__theatre__site__organisation=organisation)
+
+
+def cancellations_for(organisation: Organisation):
+    return Cancellation.objects.filter(booking__session__theatre__site__organisation=organisation)
 
 
 # ---------------------------------------------------------------- booking and a session's state
@@ -184,6 +218,12 @@ def book(session: TheatreSession, pathway: Pathway, *, by, auditor, reasons: tup
             message = "the patient is already booked on another list at that time"
         raise BookingRefused(message) from exc
     auditor.create(booking, summary=f"booked on session {session.pk}")
+    # A patient cancelled earlier and owed a new date within 28 days: this booking is that new date.
+    for c in Cancellation.objects.filter(booking__pathway=pathway, rebook_by__isnull=False, rebooked__isnull=True):
+        before = snapshot(c)
+        c.rebooked = booking
+        c.save(update_fields=["rebooked"])
+        auditor.update(c, before, summary=f"rebooked on session {session.pk}")
     return booking
 
 
@@ -223,56 +263,261 @@ def suggestions_for(session: TheatreSession, n: int = 5) -> tuple[list[planner.S
     me = next((s for s in data.sessions if s.id == session.pk), None)
     if me is None:
         return [], {}
-    model = duration_model(org)
-    remaining = []
-    for b in session.bookings.filter(status__in=LIVE_BOOKING).select_related("pathway"):
-        mu, sigma, turn = _prediction(model, b.pathway)
-        from carecoord.theatres.durations import lognormal_mean, lognormal_variance
-
-        remaining.append(planner.Booking(session.pk, b.pathway_id, b.order, b.predicted_minutes,
-                                         b.predicted_p80_minutes or b.predicted_minutes,
-                                         turn + lognormal_mean(mu, sigma), lognormal_variance(mu, sigma)))
+    remaining = fixed_bookings([session])
     found = planner.fill_freed_slot(me, remaining, data.cases, data.leave, n=n, max_cases=1)
     return found, data.pathways
 
 
+# ---------------------------------------------------------------- a booking's life after it is made
+
+class BookingError(ValueError):
+    """An action the booking's state does not allow (named in the message)."""
+
+
+CANCELLATION_REASONS = {
+    # code: (label, by, clinical) -- hospital non-clinical reasons on the day count in the national
+    # last-minute cancellations return and start the 28-day rebooking clock.
+    "no_theatre_time": ("List overran or ran out of theatre time", Cancellation.By.HOSPITAL, False),
+    "no_ward_bed": ("No ward bed", Cancellation.By.HOSPITAL, False),
+    "no_critical_care_bed": ("No critical care bed", Cancellation.By.HOSPITAL, False),
+    "staff_unavailable": ("Surgeon, anaesthetist or theatre staff unavailable", Cancellation.By.HOSPITAL, False),
+    "equipment": ("Equipment failure or not available", Cancellation.By.HOSPITAL, False),
+    "emergency_priority": ("Emergency or more urgent case took priority", Cancellation.By.HOSPITAL, False),
+    "administrative": ("Administrative error", Cancellation.By.HOSPITAL, False),
+    "unfit_on_day": ("Patient unfit for surgery (clinical decision)", Cancellation.By.HOSPITAL, True),
+    "treatment_not_needed": ("Treatment no longer needed (clinical decision)", Cancellation.By.HOSPITAL, True),
+    "patient_declined": ("Patient cancelled or declined the date", Cancellation.By.PATIENT, False),
+    "patient_unwell": ("Patient unwell", Cancellation.By.PATIENT, True),
+    "patient_did_not_attend": ("Patient did not attend", Cancellation.By.PATIENT, False),
+}
+REBOOK_DAYS = 28
+
+
+def _renumber(session: TheatreSession) -> None:
+    for i, b in enumerate(session.bookings.filter(status__in=LIVE_BOOKING).order_by("order", "id"), start=1):
+        if b.order != i:
+            Booking.objects.filter(pk=b.pk).update(order=i)
+
+
+def _save_status(booking: Booking) -> None:
+    """Save a status change; the database re-checks leave, POA and capacity, and says why it refuses."""
+    from django.db import DatabaseError, transaction
+
+    try:
+        with transaction.atomic():
+            booking.save(update_fields=["status"])
+    except DatabaseError as exc:
+        diag = getattr(getattr(exc, "__cause__", None), "diag", None)
+        raise BookingError(getattr(diag, "message_primary", None) or "the change breaks a scheduling rule") from exc
+
+
+def move(booking: Booking, delta: int, *, auditor) -> bool:
+    """Move a booking up (delta -1) or down (+1) its list. Returns False at the top or bottom."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        TheatreSession.objects.select_for_update().filter(pk=booking.session_id).first()  # serialise reorders
+        _renumber(booking.session)
+        live = list(booking.session.bookings.filter(status__in=LIVE_BOOKING).order_by("order"))
+        ids = [b.pk for b in live]
+        if booking.pk not in ids:
+            raise BookingError("only a live booking can be moved")
+        i = ids.index(booking.pk)
+        j = i + delta
+        if not 0 <= j < len(live):
+            return False
+        a, b = live[i], live[j]
+        Booking.objects.filter(pk=a.pk).update(order=b.order)
+        Booking.objects.filter(pk=b.pk).update(order=a.order)
+    auditor.event("update", "theatres.booking", object_id=booking.pk,
+                  summary=f"moved {'up' if delta < 0 else 'down'} session {booking.session_id} to position {j + 1}")
+    return True
+
+
+def confirm(booking: Booking, *, auditor) -> Booking:
+    if booking.status != BookingStatus.PROVISIONAL:
+        raise BookingError(f"the booking is {booking.get_status_display().lower()}, not provisional")
+    before = snapshot(booking)
+    booking.status = BookingStatus.CONFIRMED
+    _save_status(booking)
+    auditor.update(booking, before, summary="confirmed")
+    return booking
+
+
+def record_tci(booking: Booking, *, auditor) -> Booking:
+    """The TCI letter went out: the booking is 'TCI sent' and the pathway's TCI date is the list's date."""
+    if booking.status not in LIVE_BOOKING:
+        raise BookingError("a cancelled or completed booking gets no TCI letter")
+    if booking.status != BookingStatus.TCI_SENT:
+        before = snapshot(booking)
+        booking.status = BookingStatus.TCI_SENT
+        _save_status(booking)
+        auditor.update(booking, before, summary="TCI letter sent")
+    p = booking.pathway
+    if p.tci_date != booking.session.date:
+        before = snapshot(p)
+        p.tci_date = booking.session.date
+        p.save(update_fields=["tci_date"])
+        auditor.update(p, before, summary=f"TCI date from theatre booking {booking.pk}")
+    return booking
+
+
+def cancel(booking: Booking, *, reason_code: str, reason: str = "", user=None, auditor,
+           today: date | None = None) -> Cancellation:
+    """Cancel a booking with a coded reason. On the day of surgery (or later) it is a last-minute
+    cancellation; a hospital's non-clinical one owes the patient a new date within 28 days."""
+    from django.db import transaction
+
+    if reason_code not in CANCELLATION_REASONS:
+        raise BookingError(f"unknown cancellation reason {reason_code!r}")
+    if booking.status not in LIVE_BOOKING:
+        raise BookingError(f"the booking is already {booking.get_status_display().lower()}")
+    _, by, clinical = CANCELLATION_REASONS[reason_code]
+    today = today or timezone.localdate()
+    session = booking.session
+    on_the_day = today >= session.date
+    owed = on_the_day and by == Cancellation.By.HOSPITAL and not clinical
+    with transaction.atomic():
+        before = snapshot(booking)
+        booking.status = BookingStatus.CANCELLED
+        booking.save(update_fields=["status"])
+        c = Cancellation.objects.create(booking=booking, by=by, clinical=clinical, on_the_day=on_the_day,
+                                        reason_code=reason_code, reason=reason[:300], cancelled_by=user,
+                                        rebook_by=session.date + timedelta(days=REBOOK_DAYS) if owed else None)
+        p = booking.pathway
+        if p.tci_date == session.date:
+            p_before = snapshot(p)
+            p.tci_date = None
+            p.save(update_fields=["tci_date"])
+            auditor.update(p, p_before, summary=f"TCI date cleared: theatre booking {booking.pk} cancelled")
+        _renumber(session)
+    auditor.update(booking, before, summary=f"cancelled: {reason_code}")
+    auditor.create(c, summary=f"cancellation of booking {booking.pk}")
+    return c
+
+
+def set_session_status(session: TheatreSession, status: str, *, auditor) -> TheatreSession:
+    """Release a list to other teams or cancel it. A list with live bookings must be emptied first
+    (each patient cancelled with a reason) so nobody is dropped silently."""
+    if status not in (SessionStatus.RELEASED, SessionStatus.CANCELLED, SessionStatus.PLANNED):
+        raise BookingError(f"a list cannot be set to {status!r} here")
+    if session.status == SessionStatus.COMPLETED:
+        raise BookingError("the list has already run")
+    if status != SessionStatus.PLANNED and session.bookings.filter(status__in=LIVE_BOOKING).exists():
+        raise BookingError("the list still has patients booked: cancel or move them first")
+    before = snapshot(session)
+    session.status = status
+    session.save()
+    auditor.update(session, before, summary=f"list {status}")
+    return session
+
+
+def release_advice(organisation: Organisation, start: date, weeks: int, today: date | None = None):
+    """6-4-2 advice over the horizon from the lists as booked now: lists to fill or release."""
+    today = today or timezone.localdate()
+    data = inputs(organisation, start, weeks)
+    advice = planner.sessions_to_release(data.sessions, fixed_bookings(data.theatre_sessions.values()), today,
+                                         data.leave)
+    return [(a, data.theatre_sessions[a.session_id]) for a in advice]
+
+
+def sessions_for_pathway(pathway: Pathway, *, today: date | None = None, weeks: int = 8) -> list[tuple]:
+    """Planned lists a scheduler could book this patient on from the PTL: the provider's lists of the
+    pathway's specialty in the next `weeks`, with the time left and whether the guards would allow it."""
+    today = today or timezone.localdate()
+    org = pathway.provider
+    sessions = list(TheatreSession.objects.filter(theatre__site__organisation=org, specialty=pathway.tfc,
+                                                  status=SessionStatus.PLANNED, date__gt=today,
+                                                  date__lte=today + timedelta(weeks=weeks))
+                    .select_related("theatre", "theatre__site").order_by("starts_at"))
+    if not sessions:
+        return []
+    leave = list(ConsultantLeave.objects.filter(organisation=org, ends_on__gt=today).values_list(
+        "consultant_code", "starts_on", "ends_on"))
+    mu, sigma, turn = _prediction(duration_model(org), pathway)
+    from carecoord.theatres.durations import lognormal_mean
+
+    need = turn + lognormal_mean(mu, sigma)
+    used = dict(Booking.objects.filter(session__in=sessions, status__in=LIVE_BOOKING).values_list("session_id")
+                .annotate(m=models.Sum("predicted_minutes")).values_list("session_id", "m"))
+    out = []
+    for s in sessions:
+        free = s.minutes - (used.get(s.pk) or 0)
+        problems = []
+        if any(c == s.consultant_code and a <= s.date <= b for c, a, b in leave):
+            problems.append("consultant on leave")
+        if pathway.poa_valid_until is not None and pathway.poa_valid_until < s.date:
+            problems.append("pre-operative assessment expires before the day")
+        if free + s.allowed_overrun_minutes < need:
+            problems.append("not enough time left")
+        out.append((s, round(free), problems))
+    return out
+
+
 # ---------------------------------------------------------------- metrics over lists that ran
 
-def metrics_for(organisation: Organisation, start: date, end: date) -> dict:
+METRIC_GROUPS = {"theatre": "Theatre", "specialty": "Specialty", "consultant": "Consultant", "week": "Week"}
+
+
+def metrics_for(organisation: Organisation, start: date, end: date, by: str | None = None) -> dict:
     """Theatre metrics as the NHS defines them (`theatres.metrics`) over the provider's lists between
-    two dates: completed lists with their case timings, cancelled lists as downtime."""
-    from carecoord.theatres import metrics as m
+    two dates: completed lists with their case timings, cancelled lists as downtime. With `by`
+    (theatre / specialty / consultant / week) the same figures also come per group under "groups"."""
     from carecoord.theatres.models import Cancellation, CaseTiming
 
     sessions = list(TheatreSession.objects.filter(theatre__site__organisation=organisation, date__range=(start, end),
                                                   status__in=[SessionStatus.COMPLETED, SessionStatus.CANCELLED])
-                    .order_by("starts_at"))
-    timings = {}
+                    .select_related("theatre").order_by("starts_at"))
+    timings = defaultdict(list)
     for t in CaseTiming.objects.filter(booking__session__in=sessions).select_related("booking"):
-        timings.setdefault(t.booking.session_id, []).append(m.CaseTimes(t.into_theatre, t.out_of_theatre))
-    lists = [m.ListRecord(s.pk, s.starts_at, s.ends_at, tuple(timings.get(s.pk, ())),
+        timings[t.booking.session_id].append(t)
+    bookings = defaultdict(list)
+    for b in Booking.objects.filter(session__in=sessions).select_related("pathway"):
+        bookings[b.session_id].append(b)
+    cancellations = defaultdict(list)
+    for c in Cancellation.objects.filter(booking__session__in=sessions).select_related("booking", "rebooked__session"):
+        cancellations[c.booking.session_id].append(c)
+    out = {"provider": organisation.ods_code, "from": start.isoformat(), "to": end.isoformat(),
+           **_metrics(sessions, timings, bookings, cancellations, end)}
+    if by:
+        if by not in METRIC_GROUPS:
+            raise ValueError(f"group by one of {', '.join(METRIC_GROUPS)}")
+        key = {"theatre": lambda s: s.theatre.name, "specialty": lambda s: s.specialty,
+               "consultant": lambda s: s.consultant_code,
+               "week": lambda s: (s.date - timedelta(days=s.date.weekday())).isoformat()}[by]
+        groups = defaultdict(list)
+        for s in sessions:
+            groups[key(s)].append(s)
+        out["by"] = by
+        out["groups"] = [{"group": g, **_metrics(ss, timings, bookings, cancellations, end)}
+                         for g, ss in sorted(groups.items())]
+    return out
+
+
+def _metrics(sessions, timings, bookings, cancellations, end: date) -> dict:
+    from carecoord.theatres import metrics as m
+
+    lists = [m.ListRecord(s.pk, s.starts_at, s.ends_at,
+                          tuple(m.CaseTimes(t.into_theatre, t.out_of_theatre) for t in timings.get(s.pk, ())),
                           actual_start=s.actual_start, actual_end=s.actual_end,
                           cancelled=s.status == SessionStatus.CANCELLED, specialty=s.specialty) for s in sessions]
-    booked = []
-    for s in sessions:
-        minutes = [b.predicted_minutes for b in s.bookings.all() if b.status in (*LIVE_BOOKING, "completed")]
-        booked.append((s.minutes, minutes))
-    cancellations = [
-        m.CancellationRecord(entry_id=c.booking.pathway_id, surgery_date=c.booking.session.date,
+    booked = [(s.minutes, [b.predicted_minutes for b in bookings.get(s.pk, ())
+                           if b.status in (*LIVE_BOOKING, "completed")]) for s in sessions]
+    cancelled = [
+        m.CancellationRecord(entry_id=c.booking.pathway_id, surgery_date=s.date,
                              cancelled_on=timezone.localtime(c.cancelled_at).date(), clinical=c.clinical,
                              by_hospital=c.by == Cancellation.By.HOSPITAL,
                              rebooked_for=c.rebooked.session.date if c.rebooked else None)
-        for c in Cancellation.objects.filter(booking__session__in=sessions).select_related(
-            "booking__session", "rebooked__session")]
-    completed = Booking.objects.filter(session__in=sessions, status="completed").select_related("pathway", "session")
+        for s in sessions for c in cancellations.get(s.pk, ())]
+
     def due(p):
         days = planner.TIME_FRAME_DAYS.get(p.clinical_priority)
         return p.queue_date + timedelta(days=days) if p.queue_date and days is not None else None
 
-    priority = [m.PriorityRecord(b.pathway_id, b.session.specialty, b.pathway.clinical_priority,
-                                 b.pathway.queue_date or b.session.date, due(b.pathway), b.session.date)
-                for b in completed]
-    elective = sum(len(c) for c in timings.values())
+    priority = [m.PriorityRecord(b.pathway_id, s.specialty, b.pathway.clinical_priority,
+                                 b.pathway.queue_date or s.date, due(b.pathway), s.date)
+                for s in sessions for b in bookings.get(s.pk, ()) if b.status == "completed"]
+    elective = sum(len(timings.get(s.pk, ())) for s in sessions)
 
     def rate(r):
         return {"numerator": r.numerator, "denominator": r.denominator,
@@ -282,7 +527,6 @@ def metrics_for(organisation: Organisation, start: date, end: date) -> dict:
         return round(v, 4) if v is not None else None
 
     return {
-        "provider": organisation.ods_code, "from": start.isoformat(), "to": end.isoformat(),
         "lists": len(lists), "lists_cancelled": sum(1 for x in lists if x.cancelled), "cases": elective,
         "capped_utilisation": num(m.capped_utilisation(lists)),
         "uncapped_utilisation": num(m.uncapped_utilisation(lists)),
@@ -290,7 +534,130 @@ def metrics_for(organisation: Organisation, start: date, end: date) -> dict:
         "overrun_rate": rate(m.overrun_rate(lists)), "mean_overrun_minutes": num(m.mean_overrun_minutes(lists)),
         "early_finish_rate": rate(m.early_finish_rate(lists)), "late_start_rate": rate(m.late_start_rate(lists)),
         "cases_per_list": num(m.cases_per_list(lists)),
-        "on_the_day_cancellation_rate": rate(m.on_the_day_cancellation_rate(cancellations, elective)),
-        "rebooked_within_28_days": rate(m.rebooked_within_28_days(cancellations, end)),
+        "on_the_day_cancellation_rate": rate(m.on_the_day_cancellation_rate(cancelled, elective)),
+        "rebooked_within_28_days": rate(m.rebooked_within_28_days(cancelled, end)),
         "priority_compliance_p1_p2": rate(m.priority_compliance(priority)),
     }
+
+
+# ---------------------------------------------------------------- TCI letters
+
+def tci_letter_pdf(bookings) -> bytes:
+    """TCI ("to come in") letters, one page per booking: date, arrival time, place, procedure and
+    what to do before the day."""
+    from carecoord.core import letters
+
+    out = []
+    for b in bookings:
+        s, p = b.session, b.pathway
+        patient = p.patient
+        name = " ".join(x for x in (patient.given_name, patient.family_name) if x) or "The patient"
+        site = s.theatre.site
+        arrive = timezone.localtime(s.starts_at) - timedelta(minutes=60)
+        number = patient.nhs_number or ""
+        out.append(letters.Letter(
+            sender=[site.organisation.name, site.name],
+            recipient=[name] + ([f"Postcode {patient.postcode_district}"] if patient.postcode_district else []),
+            dated=timezone.localdate(),
+            reference=f"NHS number {number[:3]} {number[3:6]} {number[6:]}" if len(number) == 10 else "",
+            heading="Your admission for surgery",
+            details=[("Date", f"{s.date:%A %d %B %Y}"), ("Please arrive at", f"{arrive:%H:%M}"),
+                     ("Where", f"{site.name}, {s.theatre.name} admissions"),
+                     ("Procedure", b.procedure or p.intended_procedure or "as discussed with your consultant"),
+                     ("Consultant", s.consultant_code), ("Our reference", f"{p.ppid} / {b.pk}")],
+            paragraphs=[
+                "We have booked your operation for the date above. Please follow any instructions you were given "
+                "at your pre-operative assessment, including when to stop eating and drinking.",
+                "If you cannot come on this date, or you no longer need the operation, please tell us as soon as "
+                "you can so that we can offer the date to another patient and arrange a new date for you.",
+                "If you become unwell in the days before your operation, please call us before you travel.",
+            ]))
+    return letters.render(out, title="TCI letters")
+
+
+# ---------------------------------------------------------------- consultant leave (rota, annual, study)
+
+LEAVE_COLUMNS = ("consultant_code", "starts_on", "ends_on", "kind")
+
+
+@dataclass
+class LeaveImport:
+    rows_read: int = 0
+    created: int = 0
+    duplicates: int = 0
+    errors: list[str] = None  # "row N, field: reason"
+    clashes: list = None  # live bookings on lists during the new leave
+
+    def as_dict(self) -> dict:
+        return {"rows_read": self.rows_read, "created": self.created, "duplicates": self.duplicates,
+                "errors": self.errors, "bookings_during_leave": len(self.clashes or [])}
+
+
+def _leave_date(text: str) -> date:
+    text = (text or "").strip()
+    if "/" in text:
+        d, m, y = text.split("/")
+        return date(int(y), int(m), int(d))
+    return date.fromisoformat(text)
+
+
+def import_leave(organisation: Organisation, text: str, *, auditor, source: str = "csv") -> LeaveImport:
+    """Load consultant leave from CSV (consultant_code, starts_on, ends_on[, kind]; dates YYYY-MM-DD or
+    DD/MM/YYYY). All or nothing: any bad row and nothing is loaded, every bad row named. Leave already
+    held is not duplicated. Bookings already made on lists during the new leave are returned so the
+    scheduler can move them (the database refuses new ones)."""
+    import csv
+    import io
+
+    from django.db import transaction
+
+    out = LeaveImport(errors=[], clashes=[])
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in LEAVE_COLUMNS[:3] if c not in header]
+    if missing:
+        out.errors.append(f"header: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                          f"(expected {', '.join(LEAVE_COLUMNS)})")
+        return out
+    kinds = set(ConsultantLeave.Kind.values)
+    rows = []
+    for n, raw in enumerate(reader, start=2):
+        out.rows_read += 1
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        code = row.get("consultant_code", "").upper()
+        if not code or len(code) > 12:
+            out.errors.append(f"row {n}, consultant_code: must be 1 to 12 characters")
+        dates = {}
+        for f in ("starts_on", "ends_on"):
+            try:
+                dates[f] = _leave_date(row.get(f, ""))
+            except (ValueError, TypeError):
+                out.errors.append(f"row {n}, {f}: {row.get(f, '')!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)")
+        if len(dates) == 2 and dates["ends_on"] < dates["starts_on"]:
+            out.errors.append(f"row {n}, ends_on: before starts_on")
+        kind = (row.get("kind") or "annual").lower()
+        if kind not in kinds:
+            out.errors.append(f"row {n}, kind: {kind!r} is not one of {', '.join(sorted(kinds))}")
+        if len(dates) == 2:
+            rows.append((code, dates["starts_on"], dates["ends_on"], kind))
+    if out.errors:
+        return out
+    with transaction.atomic():
+        for code, a, b, kind in rows:
+            leave, made = ConsultantLeave.objects.get_or_create(
+                organisation=organisation, consultant_code=code, starts_on=a, ends_on=b,
+                defaults={"kind": kind, "source": source})
+            if made:
+                out.created += 1
+                auditor.create(leave, summary=f"consultant leave ({source})")
+            else:
+                out.duplicates += 1
+            out.clashes += list(bookings_during_leave(organisation, code, a, b))
+    return out
+
+
+def bookings_during_leave(organisation: Organisation, consultant_code: str, start: date, end: date):
+    return (Booking.objects.filter(session__theatre__site__organisation=organisation,
+                                   session__consultant_code=consultant_code, session__date__range=(start, end),
+                                   status__in=LIVE_BOOKING)
+            .select_related("session", "session__theatre", "pathway").order_by("session__starts_at", "order"))

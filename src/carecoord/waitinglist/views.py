@@ -148,6 +148,9 @@ def pathway_detail(request, pk: int, forms: dict | None = None, status: int = 20
     forms = forms or {}
     perms = {p: request.user.has_perm(f"waitinglist.{p}", request.organisation)
              for p in ("set_priority", "record_tci", "add_note", "remove")}
+    perms["book_theatre"] = (request.user.has_perm("theatres.book", request.organisation)
+                             and pathway.provider_id == getattr(request.organisation, "pk", None)
+                             and pathway.status == "on_list" and pathway.list_type == "admitted")
     return render(request, "waitinglist/pathway.jinja", {
         "page_title": "Pathway", "pathway": pathway, "patient": pathway.patient,
         "presenter": PathwayPresenter(pathway, PtlQuery().census),

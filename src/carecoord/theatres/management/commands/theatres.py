@@ -35,9 +35,15 @@ class Command(BaseCommand):
         g.add_argument("--provider", required=True)
         g.add_argument("--from", dest="start", required=True)
         g.add_argument("--weeks", type=int, default=6)
+        lv = sub.add_parser("leave", help="import consultant leave from CSV (all or nothing)")
+        lv.add_argument("path", help="CSV with consultant_code, starts_on, ends_on[, kind]")
+        lv.add_argument("--provider", required=True)
+        lv.add_argument("--format", choices=["json", "text"], default="text")
 
     def handle(self, *args, **opts):
         org = organisation(opts["provider"])
+        if opts["action"] == "leave":
+            return self._leave(org, opts)
         start = iso_date(opts["start"], "--from")
         if opts["action"] == "metrics":
             end = iso_date(opts["end"], "--to")
@@ -67,3 +73,23 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(out['suggested_bookings'])} suggested bookings on {len(out['lists'])} lists, "
                               f"booked utilisation {out['booked_utilisation']:.0%} ({out['status']}, "
                               f"{out['seconds']} s)")
+
+    def _leave(self, org, opts):
+        from pathlib import Path
+
+        path = Path(opts["path"])
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read {path}: {exc}") from exc
+        result = services.import_leave(org, text, auditor=Auditor.system("theatres leave import", org))
+        if opts["format"] == "json":
+            self.stdout.write(json.dumps(result.as_dict()))
+        else:
+            for e in result.errors:
+                self.stderr.write(e)
+            self.stdout.write(f"{result.rows_read} rows: {result.created} leave periods added, "
+                              f"{result.duplicates} already held; {len(result.clashes)} bookings fall in the new "
+                              "leave and need moving")
+        if result.errors:
+            raise CommandError(f"{len(result.errors)} problems: nothing was loaded")
