@@ -488,3 +488,16 @@ class OutboxMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class ScheduledRun(models.Model):
+    """One row per scheduled job per day: the first worker to insert it runs the job, so several
+    workers never run the nightly work twice (`core.scheduler`)."""
+
+    name = models.CharField(max_length=60)
+    day = models.DateField()
+    started_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "day"], name="one_scheduled_run_per_day")]

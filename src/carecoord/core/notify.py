@@ -89,6 +89,17 @@ class GovUkNotifyClient:
             path, body = "/v2/notifications/sms", {"phone_number": message.to}
         elif message.channel == Channel.EMAIL:
             path, body = "/v2/notifications/email", {"email_address": message.to}
+        elif message.channel == Channel.LETTER and message.personalisation.get("pdf_path"):
+            # A precompiled letter: Notify prints and posts the PDF we rendered.
+            import base64
+            from pathlib import Path
+
+            content = base64.b64encode(Path(message.personalisation["pdf_path"]).read_bytes()).decode()
+            r = requests.post(self.base_url + "/v2/notifications/letter", timeout=30,
+                              json={"reference": message.reference or str(uuid.uuid4()), "content": content},
+                              headers={"Authorization": f"Bearer {self._token()}"})
+            r.raise_for_status()
+            return Receipt(r.json().get("id", ""), self.name)
         else:
             raise ValueError(f"GOV.UK Notify backend does not send {message.channel} here")
         body.update({"template_id": message.template, "personalisation": message.personalisation,

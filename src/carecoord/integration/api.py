@@ -66,6 +66,11 @@ def import_file(request, file: File[UploadedFile], provider: Form[str], kind: Fo
         raise HttpError(409, str(exc)) from exc
     finally:
         path.unlink(missing_ok=True)
+    if batch.status == batch.Status.LOADED:
+        # Validate the provider's list once the import has landed (in the worker: the response does not wait).
+        from carecoord.validation.tasks import start_run
+
+        start_run(organisation, trigger="import", user=request.auth if getattr(request.auth, "pk", None) else None)
     return Status(200 if batch.status == batch.Status.LOADED else 422, services.outcome(batch))
 
 

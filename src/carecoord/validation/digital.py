@@ -179,10 +179,49 @@ def chase(now=None) -> dict:
             msg.save(update_fields=["reminder_sent_at"])
             reminded += 1
         elif msg.letter_sent_at is None and age >= timedelta(days=msg.batch.letter_after_days):
+            # The text or email link has expired by now: the letter carries a fresh one (same message).
+            token = secrets.token_urlsafe(24)
+            msg.token_hash = DigitalMessage.hash_token(token)
+            msg.expires_at = now + timedelta(days=msg.batch.link_days)
+            path = letter_path(msg)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(letter_pdf(msg, link_for(token)))
             notifier.send(Message(channel=Channel.LETTER, to=patient.postcode_district or "address on file",
-                                  template="pidv-letter", personalisation={"provider": msg.pathway.provider.name},
+                                  template="pidv-letter",
+                                  personalisation={"provider": msg.pathway.provider.name, "pdf_path": str(path)},
                                   reference=f"pidv:{msg.pk}"))
             msg.letter_sent_at = now
-            msg.save(update_fields=["letter_sent_at"])
+            msg.save(update_fields=["letter_sent_at", "token_hash", "expires_at"])
             lettered += 1
     return {"reminders": reminded, "letters": lettered}
+
+
+def letter_path(msg: DigitalMessage):
+    return settings.DATA_DIR / "letters" / f"pidv-{msg.batch_id}-{msg.pk}.pdf"
+
+
+def letter_pdf(msg: DigitalMessage, link: str) -> bytes:
+    """The letter for a patient who did not answer the text or email: the same questions, a fresh link,
+    and a phone number; no clinical detail beyond the hospital's name."""
+    from carecoord.core import letters
+
+    patient, provider = msg.pathway.patient, msg.pathway.provider
+    name = " ".join(x for x in (patient.given_name, patient.family_name) if x) or "The patient"
+    number = patient.nhs_number or ""
+    return letters.render([letters.Letter(
+        sender=[provider.name, "Waiting list office"],
+        recipient=[name] + ([f"Postcode {patient.postcode_district}"] if patient.postcode_district else []),
+        dated=timezone.localdate(),
+        reference=f"NHS number {number[:3]} {number[3:6]} {number[6:]}" if len(number) == 10 else "",
+        heading="Do you still need your hospital appointment or treatment?",
+        details=[("Answer online", link), ("Link works until", f"{msg.expires_at:%d %B %Y}")],
+        paragraphs=[
+            f"You are on a waiting list at {provider.name}. We are checking that everyone on our waiting lists "
+            "still needs their care, so that we can see patients as quickly as possible.",
+            "Please tell us whether you still need care, no longer need it, have had it elsewhere, would like "
+            "to delay it, or are not sure. Go to the web address above and confirm your date of birth; it "
+            "takes about a minute. If you cannot go online, please phone the waiting list office.",
+            "If we do not hear from you, you will stay on the waiting list. Nobody is removed from the list "
+            "without a clinician's decision.",
+        ],
+        sign_off=("Yours sincerely,", "", "Waiting list office"))], title="Waiting list letter")

@@ -69,6 +69,8 @@ def batch_detail(request, pk: int):
         "page_title": f"Digital validation: {batch.name}", "batch": batch,
         "preview_count": preview.count() if batch.status == "draft" else None,
         "answers": [(label, answers.get(value, 0)) for value, label in DigitalResponse.choices], "counts": counts,
+        "letters": batch.messages.filter(letter_sent_at__isnull=False).select_related("pathway")
+                   .order_by("letter_sent_at")[:500],
         "can_send": request.user.has_perm("validation.run", request.organisation) and batch.status == "draft"})
 
 
@@ -84,3 +86,18 @@ def send(request, pk: int):
     except digital.DigitalError as exc:
         messages.error(request, str(exc))
     return HttpResponseRedirect(reverse("validation:digital_batch", args=[pk]))
+
+
+@permission_required("validation.run")
+def letter(request, pk: int, msg: int):
+    """A letter as printed (PDF), for the print room or to send again."""
+    from django.http import FileResponse
+
+    batch = _batches(request).filter(pk=pk).first()
+    message = batch.messages.filter(pk=msg, letter_sent_at__isnull=False).select_related("pathway__patient").first() \
+        if batch else None
+    path = digital.letter_path(message) if message else None
+    if path is None or not path.exists():
+        raise Http404("no such letter")
+    Auditor.from_request(request).event("export", message.pathway.patient, summary=f"validation letter {message.pk}")
+    return FileResponse(open(path, "rb"), content_type="application/pdf", as_attachment=True, filename=path.name)

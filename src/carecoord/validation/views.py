@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
-from carecoord.core.services.jobs import start_job
 from carecoord.validation import tasks
 from carecoord.validation.models import Team, scoped_findings, scoped_runs
 from carecoord.waitinglist.rules import technical
@@ -88,8 +87,7 @@ def worklist_csv(request):
 @require_POST
 @permission_required("validation.run")
 def run_now(request):
-    job = start_job(tasks.run_validation, kind="validation_run", title="Validation run (rules T1–T21)",
-                    organisation=request.organisation, user=request.user, params={"user_id": request.user.pk})
+    job = tasks.start_run(request.organisation, trigger="manual", user=request.user)
     Auditor.from_request(request).create(job, summary="validation run started")
     messages.success(request, "The rules are running. This page shows their progress.")
     return HttpResponseRedirect(reverse("core:job_detail", args=[job.pk]))
@@ -180,30 +178,22 @@ def task_list(request):
 
 @permission_required("validation.view_worklist")
 def dashboard(request):
-    """Counts by rule and severity over runs, findings opened and closed, removals by reason, the share
-    of the list validated in the last 12 weeks and who is due for revalidation (12/26/52 weeks)."""
-    from datetime import timedelta
+    """Counts by rule and severity over runs, open findings, coverage and revalidation, teams' open and
+    overdue tasks, removals, digital validation response, and the effect on the list (`validation.dashboard`)."""
+    from carecoord.validation import dashboard as figures
 
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from carecoord.waitinglist.models import scoped_pathways
-
-    org = request.organisation
-    today = timezone.localdate()
-    runs = list(scoped_runs(org).filter(status="done").order_by("-started_at")[:20])[::-1]
+    data = figures.build(request.organisation)
+    Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.dashboard", object_id=request.organisation.pk,
+                                        summary="validation dashboard")
+    if request.GET.get("format") == "csv":
+        resp = HttpResponse(content_type="text/csv")
+        resp["Content-Disposition"] = f'attachment; filename="validation-dashboard-{data["today"]}.csv"'
+        w = csv.writer(resp)
+        w.writerow(["section", "item", "measure", "value"])
+        w.writerows(["" if v is None else v for v in row] for row in figures.csv_rows(data))
+        return resp
     by_rule = [{"run": r.started_at.strftime("%d %b %H:%M"), "rule": rule, "findings": n}
-               for r in runs for rule, n in r.findings_by_rule.items() if n]
-    open_by = (scoped_findings(org).open().values("rule", "severity").annotate(n=Count("id")).order_by("rule"))
-    on_list = scoped_pathways(org).filter(status="on_list")
-    stats = on_list.aggregate(
-        total=Count("id"),
-        recent=Count("id", filter=Q(last_validated_on__gte=today - timedelta(weeks=12))),
-        due=Count("id", filter=Q(clock_state="open", rtt_start__lt=today - timedelta(weeks=12))
-                  & (Q(last_validated_on__isnull=True) | Q(last_validated_on__lt=today - timedelta(weeks=12)))),
-    )
-    removals = (scoped_pathways(org).filter(status="removed").values("removal__reason")
-                .annotate(n=Count("id")).order_by("-n"))
+               for r in data["runs"] for rule, n in r.findings_by_rule.items() if n]
     chart = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "description": "Findings by rule in each validation run", "width": "container", "height": 260,
@@ -214,9 +204,17 @@ def dashboard(request):
                      "color": {"field": "rule", "type": "nominal", "title": "Rule"},
                      "tooltip": [{"field": "rule"}, {"field": "findings"}]},
     }
-    Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.dashboard", object_id=org.pk,
-                                        summary="validation dashboard")
-    pct = round(100 * stats["recent"] / stats["total"], 1) if stats["total"] else None
+    answered = data["digital"]["total"]
+    answers_chart = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "description": "Patients' answers to digital validation", "width": "container", "height": 160,
+        "data": {"values": [{"answer": label, "patients": answered[f"answer_{a}"]}
+                            for a, label in data["digital"]["answers"]]},
+        "mark": {"type": "bar", "color": "#005eb8", "aria": False},
+        "encoding": {"y": {"field": "answer", "type": "nominal", "title": None, "sort": None},
+                     "x": {"field": "patients", "type": "quantitative", "title": "Patients"},
+                     "tooltip": [{"field": "answer"}, {"field": "patients"}]},
+    }
     return render(request, "validation/dashboard.jinja", {
-        "page_title": "Validation dashboard", "runs": runs[::-1][:10], "open_by": list(open_by), "stats": stats,
-        "pct_recent": pct, "removals": list(removals), "chart": chart, "has_chart": bool(by_rule)})
+        "page_title": "Validation dashboard", **data, "runs": data["runs"][::-1][:10], "chart": chart,
+        "has_chart": bool(by_rule), "answers_chart": answers_chart})

@@ -193,6 +193,17 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# Daily work the worker runs (core.scheduler): local times, overridable per deployment.
+SCHEDULE = {
+    "validation-nightly": {"at": os.environ.get("CARECOORD_NIGHTLY_VALIDATION_AT", "02:00"),
+                           "call": "carecoord.validation.tasks.nightly"},
+    "digital-validation-chase": {"at": os.environ.get("CARECOORD_DIGITAL_CHASE_AT", "09:00"),
+                                 "call": "carecoord.validation.tasks.chase"},
+}
+# Days an open validation task may wait before the dashboard counts it overdue, by team (local targets:
+# the reference gives no national figure).
+VALIDATION_TASK_TARGET_DAYS = {"validation": 10, "booking": 5, "clinical": 14, "data_quality": 10}
+
 NINJA_PAGINATION_PER_PAGE = 50
 
 LOGGING = {

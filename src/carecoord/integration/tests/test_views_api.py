@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -171,3 +172,31 @@ def test_api_needs_the_import_permission(client, trust, wlm, tmp_path):
     _t, key = api_tokens.issue(name="reader", organisation=trust, roles=[Role.ANALYST], created_by=wlm)
     r = api_post(client, {"Authorization": f"Bearer {key}"}, wf.open_file(tmp_path, 1))
     assert r.status_code == 403 and not ImportBatch.objects.exists()
+
+
+def test_api_import_queues_a_validation_run_of_the_provider(client, token, trust, tmp_path,
+                                                          django_capture_on_commit_callbacks):
+    from carecoord.core.models import Job
+    from carecoord.validation.models import ValidationRun
+
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api_post(client, token, wf.open_file(tmp_path, 3))
+    assert r.status_code == 200
+    job = Job.objects.get(kind="validation_run")
+    run = ValidationRun.objects.get()
+    assert job.state == "succeeded" and run.trigger == "import" and run.organisation == trust
+    assert run.pathways_checked == 3
+
+
+def test_cli_import_validates_the_list_unless_told_not_to(trust, tmp_path, capsys):
+    from django.core.management import call_command
+
+    from carecoord.validation.models import ValidationRun
+
+    call_command("import_data", "wlmds", str(wf.open_file(tmp_path, 3)), "--provider", "RAA", "--format", "json")
+    out = capsys.readouterr()
+    assert json.loads(out.out)["rows_loaded"] == 3  # stdout stays the JSON contract
+    assert "Validation: 3 pathways checked" in out.err
+    assert ValidationRun.objects.get().trigger == "import"
+    call_command("import_data", "wlmds", str(wf.open_file(tmp_path, 4)), "--provider", "RAA", "--no-validate")
+    assert ValidationRun.objects.count() == 1

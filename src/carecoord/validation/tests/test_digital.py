@@ -111,6 +111,28 @@ def test_no_reply_gets_a_reminder_then_a_letter_and_stays_on_the_list(trust):
     assert msg.reminder_sent_at and msg.letter_sent_at and msg.pathway.status == "on_list"
 
 
+def test_the_letter_is_a_pdf_with_a_fresh_link_that_works(client, trust, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    batch = _sent_batch(trust, _patient(trust))
+    msg = batch.messages.get()
+    old_token = _token(msg)
+    digital.chase(now=timezone.now() + timedelta(days=8))  # the reminder first
+    digital.chase(now=timezone.now() + timedelta(days=15))
+    msg.refresh_from_db()
+    letter = OutboxMessage.objects.get(reference=f"pidv:{msg.pk}", channel="letter")
+    pdf = (tmp_path / "letters" / f"pidv-{batch.pk}-{msg.pk}.pdf")
+    assert letter.personalisation["pdf_path"] == str(pdf) and pdf.read_bytes().startswith(b"%PDF")
+    assert client.get(f"/p/{old_token}/").status_code == 404  # the text's link was replaced by the letter's
+    assert msg.expires_at > timezone.now() + timedelta(days=13)
+    # the letter can be downloaded again from the batch page, by the validation team only
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    page = client.get(f"/validation/digital/{batch.pk}/").content.decode()
+    assert f"/validation/digital/{batch.pk}/letters/{msg.pk}.pdf" in page
+    r = client.get(f"/validation/digital/{batch.pk}/letters/{msg.pk}.pdf")
+    assert r.status_code == 200 and b"".join(r.streaming_content).startswith(b"%PDF")
+    assert client.get(f"/validation/digital/{batch.pk}/letters/{msg.pk + 1}.pdf").status_code == 404
+
+
 def test_batch_pages(client, trust):
     _patient(trust)
     client.force_login(user_with_roles(trust, Role.VALIDATOR))

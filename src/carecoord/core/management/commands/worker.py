@@ -1,4 +1,5 @@
-"""`carecoord worker`: the django-tasks database worker, plus a heartbeat for `carecoord check`."""
+"""`carecoord worker`: the django-tasks database worker, a heartbeat for `carecoord check`, and the daily
+schedule (`core.scheduler`: nightly validation runs, digital validation reminders and letters)."""
 
 from __future__ import annotations
 
@@ -35,11 +36,17 @@ class Command(DbWorkerCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.set_defaults(reload=False, queue_name="*")
+        parser.add_argument("--no-schedule", action="store_true",
+                            help="do not run the daily schedule (nightly validation, digital chase) here")
 
     def handle(self, *args, **options):
         stop = threading.Event()
         thread = threading.Thread(target=_beat, args=(options["worker_id"], stop), daemon=True)
         thread.start()
+        if not options.get("no_schedule"):
+            from carecoord.core import scheduler
+
+            threading.Thread(target=scheduler.loop, args=(stop,), daemon=True).start()
         try:
             super().handle(*args, **options)
         finally:

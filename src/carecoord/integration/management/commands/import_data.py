@@ -33,6 +33,8 @@ class Command(BaseCommand):
         w.add_argument("--mode", choices=ImportMode.values, default=ImportMode.ALL_OR_NOTHING)
         w.add_argument("--format", choices=["text", "json"], default="text")
         w.add_argument("--chunk-rows", type=int, default=services.CHUNK_ROWS, help="rows per chunk (memory)")
+        w.add_argument("--no-validate", action="store_true",
+                       help="skip the validation run that follows a loaded import (e.g. when loading several files)")
 
     def handle(self, *args, **opts):
         path: Path = opts["path"]
@@ -72,3 +74,10 @@ class Command(BaseCommand):
                               f"{batch.pathways_closed:,} closed. Report: {result['report']}")
         if batch.status != batch.Status.LOADED:
             raise CommandError(batch.message, returncode=1)
+        if not opts.get("no_validate"):
+            from carecoord.validation import runner
+
+            run = runner.run(organisation=provider, trigger="import")
+            self.stderr.write(f"Validation: {run.pathways_checked:,} pathways checked, "
+                              f"{sum(run.findings_by_rule.values()):,} findings ({run.opened:,} new, "
+                              f"{run.closed:,} closed)")

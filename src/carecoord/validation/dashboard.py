@@ -1,0 +1,154 @@
+"""The validation dashboard's figures, for the page and its CSV (one place, so they always agree).
+
+- runs: findings by rule per run (chart), recent runs, open findings by rule and severity;
+- coverage: pathways on the list, % validated in the last 12 weeks, due for revalidation;
+- teams: open tasks per team, how many are overdue (older than the team's target in
+  ``settings.VALIDATION_TASK_TARGET_DAYS``, configuration because the reference gives no national
+  figure) and how many pathways are due for revalidation;
+- removals by reason, and removals after validation by week;
+- digital validation: per batch and overall, messages sent, answered, response rate, answers,
+  reminders, letters, locked links;
+- effect: the list size and the share within 18 weeks (days ≤ 126, as the RTT summary counts it)
+  now, and as they would be today had the pathways removed through validation stayed on the list.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from carecoord.core.models import Organisation
+from carecoord.validation.models import (
+    DigitalBatch,
+    DigitalMessage,
+    DigitalResponse,
+    Team,
+    ValidationTask,
+    scoped_findings,
+    scoped_runs,
+)
+from carecoord.waitinglist.models import scoped_pathways
+
+
+def target_days() -> dict[str, int]:
+    """Per team, from settings; a team not configured gets 10 days."""
+    return {t.value: 10 for t in Team} | getattr(settings, "VALIDATION_TASK_TARGET_DAYS", {})
+
+
+def _pct(n: int, d: int) -> float | None:
+    return round(100 * n / d, 1) if d else None
+
+
+def build(organisation: Organisation, today: date | None = None) -> dict:
+    today = today or timezone.localdate()
+    twelve = today - timedelta(weeks=12)
+    runs = list(scoped_runs(organisation).filter(status="done").order_by("-started_at")[:20])[::-1]
+    open_by = list(scoped_findings(organisation).open().values("rule", "severity").annotate(n=Count("id"))
+                   .order_by("rule", "severity"))
+    pathways = scoped_pathways(organisation)
+    on_list = pathways.filter(status="on_list")
+    due_q = (Q(clock_state="open", rtt_start__lt=twelve)
+             & (Q(last_validated_on__isnull=True) | Q(last_validated_on__lt=twelve)))
+    stats = on_list.aggregate(total=Count("id"), recent=Count("id", filter=Q(last_validated_on__gte=twelve)),
+                              due=Count("id", filter=due_q))
+    removals = list(pathways.filter(status="removed", removal__isnull=False).values("removal__reason")
+                    .annotate(n=Count("id")).order_by("-n"))
+    return {
+        "today": today, "runs": runs, "open_by": open_by, "stats": stats,
+        "pct_recent": _pct(stats["recent"], stats["total"]), "removals": removals,
+        "teams": teams(organisation, today), "digital": digital(organisation),
+        "effect": effect(organisation, today), "removals_by_week": removals_by_week(organisation, today),
+    }
+
+
+def teams(organisation: Organisation, today: date) -> list[dict]:
+    targets = target_days()
+    tasks = ValidationTask.objects.filter(pathway__in=scoped_pathways(organisation), status=ValidationTask.Status.OPEN)
+    out = []
+    for team in Team:
+        cutoff = timezone.make_aware(timezone.datetime.combine(today - timedelta(days=targets[team.value]),
+                                                              timezone.datetime.min.time()))
+        agg = tasks.filter(team=team.value).aggregate(
+            open=Count("id"), overdue=Count("id", filter=Q(created_at__lt=cutoff)),
+            revalidation=Count("id", filter=Q(kind=ValidationTask.Kind.REVALIDATION)))
+        out.append({"team": team.value, "label": team.label, "target_days": targets[team.value], **agg})
+    return out
+
+
+def digital(organisation: Organisation) -> dict:
+    answers = [c for c, _ in DigitalResponse.choices]
+    per_answer = {f"answer_{a}": Count("id", filter=Q(response=a)) for a in answers}
+    base = dict(sent=Count("id", filter=Q(sent_at__isnull=False)),
+                answered=Count("id", filter=Q(responded_at__isnull=False)),
+                reminders=Count("id", filter=Q(reminder_sent_at__isnull=False)),
+                letters=Count("id", filter=Q(letter_sent_at__isnull=False)),
+                locked=Count("id", filter=Q(locked_at__isnull=False)), **per_answer)
+    messages = DigitalMessage.objects.filter(batch__organisation=organisation)
+    total = messages.aggregate(**base)
+    batches = []
+    for b in DigitalBatch.objects.filter(organisation=organisation, status=DigitalBatch.Status.SENT).order_by(
+            "-created_at")[:20]:
+        row = messages.filter(batch=b).aggregate(**base)
+        batches.append({"batch": b, **row, "response_rate": _pct(row["answered"], row["sent"])})
+    return {"total": {**total, "response_rate": _pct(total["answered"], total["sent"])}, "batches": batches,
+            "answers": [(a, label) for a, label in DigitalResponse.choices]}
+
+
+def effect(organisation: Organisation, today: date) -> dict:
+    """The list and its 18-week share now, and had the pathways removed through validation stayed."""
+    pathways = scoped_pathways(organisation)
+    now = pathways.filter(status="on_list", clock_state="open", rtt_start__isnull=False, rtt_start__lte=today)
+    removed = pathways.filter(status="removed", removal__isnull=False, rtt_start__isnull=False,
+                              rtt_start__lte=today)
+    within = today - timedelta(days=126)
+    a = now.aggregate(total=Count("id"), within=Count("id", filter=Q(rtt_start__gte=within)))
+    r = removed.aggregate(total=Count("id"), within=Count("id", filter=Q(rtt_start__gte=within)),
+                          over_52=Count("id", filter=Q(rtt_start__lt=today - timedelta(weeks=52))))
+    with_removed = a["total"] + r["total"]
+    return {"list_now": a["total"], "pct_within_18_now": _pct(a["within"], a["total"]),
+            "removed_by_validation": r["total"], "removed_over_52_weeks": r["over_52"],
+            "list_without_validation": with_removed,
+            "pct_within_18_without_validation": _pct(a["within"] + r["within"], with_removed)}
+
+
+def removals_by_week(organisation: Organisation, today: date, weeks: int = 12) -> list[dict]:
+    from django.db.models.functions import TruncWeek
+
+    start = today - timedelta(weeks=weeks)
+    rows = (scoped_pathways(organisation).filter(status="removed", removal__decided_on__gte=start)
+            .annotate(week=TruncWeek("removal__decided_on")).values("week", "removal__reason")
+            .annotate(n=Count("id")).order_by("week"))
+    return [{"week": r["week"].isoformat() if hasattr(r["week"], "isoformat") else str(r["week"]),
+             "reason": r["removal__reason"], "removals": r["n"]} for r in rows]
+
+
+def csv_rows(data: dict):
+    """(section, item, measure, value) rows: one tidy CSV for the whole dashboard."""
+    s = data["stats"]
+    yield ("list", "all", "pathways_on_list", s["total"])
+    yield ("list", "all", "validated_last_12_weeks", s["recent"])
+    yield ("list", "all", "pct_validated_last_12_weeks", data["pct_recent"])
+    yield ("list", "all", "due_for_revalidation", s["due"])
+    for r in data["open_by"]:
+        yield ("open_findings", r["rule"], r["severity"], r["n"])
+    for r in data["runs"]:
+        for rule, n in r.findings_by_rule.items():
+            yield ("run", r.started_at.isoformat(), rule, n)
+    for t in data["teams"]:
+        for k in ("open", "overdue", "revalidation"):
+            yield ("team", t["team"], k, t[k])
+    for r in data["removals"]:
+        yield ("removals", r["removal__reason"], "pathways", r["n"])
+    for r in data["removals_by_week"]:
+        yield ("removals_by_week", r["week"], r["reason"], r["removals"])
+    d = data["digital"]
+    for k, v in d["total"].items():
+        yield ("digital", "all", k, v)
+    for b in d["batches"]:
+        for k in ("sent", "answered", "response_rate", "reminders", "letters", "locked"):
+            yield ("digital_batch", b["batch"].name, k, b[k])
+    for k, v in data["effect"].items():
+        yield ("effect", "all", k, v)
