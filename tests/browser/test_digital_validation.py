@@ -8,10 +8,8 @@ import pytest
 from django.utils import timezone
 
 from carecoord.core.models import OutboxMessage, Role
-from carecoord.core.services.audit import Auditor
 from carecoord.testing.browser import assert_accessible, login
 from carecoord.testing.factories import OrganisationFactory, pathway_at, patient_at, user_with_roles
-from carecoord.validation import digital
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,10 +23,18 @@ def test_batch_sent_patient_answers_clinician_removes(phone_page, page, live_ser
     patient.consent_sms, patient.phone, patient.birth_date = True, "07700900123", date(1960, 3, 15)
     patient.save()
     p = pathway_at(trust, patient, clinical_priority="P4", rtt_start=timezone.localdate() - timedelta(weeks=20))
-    validator = user_with_roles(trust, Role.VALIDATOR)
-    batch = digital.create_batch(trust, name="P4", cohort=digital.Cohort(), by=validator,
-                                 auditor=Auditor(validator, organisation=trust))
-    digital.send(batch, auditor=Auditor(validator, organisation=trust))
+    # the validator chooses the cohort, previews it and sends, in the browser
+    login(page, live_server, user_with_roles(trust, Role.VALIDATOR))
+    page.goto(f"{live_server.url}/validation/digital/")
+    page.get_by_label("Batch name").fill("Routine P4 over 12 weeks")
+    page.get_by_role("button", name="Create and preview").click()
+    page.get_by_text("1 patients would receive a message now").wait_for()
+    assert_accessible(page, "digital batch preview")
+    page.get_by_role("button", name="Send the messages").click()
+    page.get_by_text("Sent to 1 patients").wait_for()
+    from carecoord.validation.models import DigitalBatch
+
+    batch = DigitalBatch.objects.get()
     link = OutboxMessage.objects.get(template="pidv-invite").personalisation["link"]
     token = re.search(r"/p/([^/]+)/", link).group(1)
 
@@ -57,3 +63,13 @@ def test_batch_sent_patient_answers_clinician_removes(phone_page, page, live_ser
     assert p.status == "removed"
     page.goto(f"{live_server.url}/validation/digital/{batch.pk}/")
     assert_accessible(page, "digital batch results")
+
+    # the PTL and the reports change accordingly
+    login(page, live_server, user_with_roles(trust, Role.WAITING_LIST_MANAGER))
+    page.goto(f"{live_server.url}/waiting-list/")
+    assert page.locator("#ptl-table", has_text=p.ppid).count() == 0
+    page.goto(f"{live_server.url}/validation/dashboard/")
+    effect = page.locator("#effect").inner_text()
+    assert "Had the 1 removed pathways stayed" in effect
+    assert "I have had it elsewhere" in page.locator("#digital-batches").inner_text()
+    assert_accessible(page, "validation dashboard after the removal")

@@ -65,16 +65,20 @@ def build(organisation: Organisation, today: date | None = None) -> dict:
 
 
 def teams(organisation: Organisation, today: date) -> list[dict]:
+    """Per team: open tasks, tasks open past the team's target, open findings routed to the team and,
+    of those, pathways due for revalidation (rule T19: waited over 12 weeks, not validated in 12)."""
     targets = target_days()
     tasks = ValidationTask.objects.filter(pathway__in=scoped_pathways(organisation), status=ValidationTask.Status.OPEN)
+    findings = dict(scoped_findings(organisation).open().values_list("team").annotate(n=Count("id")))
+    due = dict(scoped_findings(organisation).open().filter(rule="T19").values_list("team").annotate(n=Count("id")))
     out = []
     for team in Team:
         cutoff = timezone.make_aware(timezone.datetime.combine(today - timedelta(days=targets[team.value]),
                                                               timezone.datetime.min.time()))
-        agg = tasks.filter(team=team.value).aggregate(
-            open=Count("id"), overdue=Count("id", filter=Q(created_at__lt=cutoff)),
-            revalidation=Count("id", filter=Q(kind=ValidationTask.Kind.REVALIDATION)))
-        out.append({"team": team.value, "label": team.label, "target_days": targets[team.value], **agg})
+        agg = tasks.filter(team=team.value).aggregate(open=Count("id"),
+                                                      overdue=Count("id", filter=Q(created_at__lt=cutoff)))
+        out.append({"team": team.value, "label": team.label, "target_days": targets[team.value], **agg,
+                    "findings": findings.get(team.value, 0), "revalidation": due.get(team.value, 0)})
     return out
 
 
@@ -138,7 +142,7 @@ def csv_rows(data: dict):
         for rule, n in r.findings_by_rule.items():
             yield ("run", r.started_at.isoformat(), rule, n)
     for t in data["teams"]:
-        for k in ("open", "overdue", "revalidation"):
+        for k in ("open", "overdue", "findings", "revalidation"):
             yield ("team", t["team"], k, t[k])
     for r in data["removals"]:
         yield ("removals", r["removal__reason"], "pathways", r["n"])

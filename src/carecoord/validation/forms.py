@@ -31,3 +31,33 @@ class DecisionForm(forms.Form):
         if data.get("decision") == "move" and not data.get("new_list_type"):
             self.add_error("new_list_type", "Choose the list to move the patient to")
         return data
+
+
+class CorrectionForm(forms.Form):
+    """Administrative correction of a pathway's data, with the reason (audited; also correct the PAS, or the
+    next import puts the old value back)."""
+
+    tfc = forms.CharField(label="Treatment function code", max_length=3, min_length=3)
+    consultant_code = forms.CharField(label="Consultant code", max_length=12, required=False)
+    intended_procedure = forms.CharField(label="Intended procedure (OPCS-4)", max_length=8, required=False)
+    referral_received = forms.DateField(label="Referral received", required=False,
+                                        help_text="YYYY-MM-DD")
+    dta_date = forms.DateField(label="Decision to admit", required=False, help_text="YYYY-MM-DD")
+    reason = forms.CharField(label="Why is this being corrected?", max_length=500,
+                             widget=forms.Textarea(attrs={"rows": 2}),
+                             error_messages={"required": "Record why the data is being corrected"})
+
+    def clean_tfc(self):
+        v = self.cleaned_data["tfc"].strip().upper()
+        if not v.isalnum():
+            raise forms.ValidationError("A treatment function code is 3 letters or digits")
+        return v
+
+    def clean_consultant_code(self):
+        return self.cleaned_data["consultant_code"].strip().upper()
+
+    def clean_intended_procedure(self):
+        v = self.cleaned_data["intended_procedure"].strip().upper().replace(".", "")
+        if v and not (v[0].isalpha() and v[1:].isdigit() and 3 <= len(v) <= 4):
+            raise forms.ValidationError("An OPCS-4 code is a letter and 2 or 3 digits, for example W371")
+        return v

@@ -107,10 +107,11 @@ def _pathway(request, pk: int):
 @permission_required("validation.view_worklist")
 def pathway_validation(request, pk: int):
     from carecoord.validation import workflows
-    from carecoord.validation.forms import ContactForm, DecisionForm
+    from carecoord.validation.forms import ContactForm, CorrectionForm, DecisionForm
 
     pathway = _pathway(request, pk)
     contact_form, decision_form = ContactForm(prefix="c"), DecisionForm(prefix="d")
+    correction_form = CorrectionForm(prefix="x", initial={f: getattr(pathway, f) for f in workflows.CORRECTABLE})
     status = 200
     if request.method == "POST":
         auditor = Auditor.from_request(request)
@@ -138,6 +139,16 @@ def pathway_validation(request, pk: int):
                                               auditor=auditor)
                     messages.success(request, "Clinical decision recorded")
                     return HttpResponseRedirect(request.path)
+            elif action == "correct":
+                if not request.user.has_perm("validation.record_contact", request.organisation):
+                    raise PermissionDenied("validation.record_contact")
+                correction_form = CorrectionForm(request.POST, prefix="x")
+                if correction_form.is_valid():
+                    d = correction_form.cleaned_data
+                    changed = workflows.correct(pathway, {f: d[f] for f in workflows.CORRECTABLE}, reason=d["reason"],
+                                                by=request.user, auditor=auditor)
+                    messages.success(request, f"Corrected: {'; '.join(changed)}" if changed else "Nothing changed")
+                    return HttpResponseRedirect(request.path)
             elif action == "escalate":
                 if not request.user.has_perm("validation.record_contact", request.organisation):
                     raise PermissionDenied("validation.record_contact")
@@ -145,7 +156,7 @@ def pathway_validation(request, pk: int):
                 messages.success(request, "Sent to the clinicians' worklist")
                 return HttpResponseRedirect(request.path)
         except (workflows.ValidationError, ValueError) as exc:
-            (decision_form if action == "decision" else contact_form).add_error(None, str(exc))
+            {"decision": decision_form, "correct": correction_form}.get(action, contact_form).add_error(None, str(exc))
         status = 400
     Auditor.from_request(request).view(pathway)
     return render(request, "validation/pathway.jinja", {
@@ -154,26 +165,73 @@ def pathway_validation(request, pk: int):
         "contacts": pathway.contact_attempts.select_related("by").order_by("-at"),
         "decisions": pathway.clinical_decisions.select_related("clinician").order_by("-decided_at"),
         "tasks": pathway.validation_tasks.order_by("-created_at"),
-        "contact_form": contact_form, "decision_form": decision_form,
+        "contact_form": contact_form, "decision_form": decision_form, "correction_form": correction_form,
         "can_contact": request.user.has_perm("validation.record_contact", request.organisation),
         "can_decide": request.user.has_perm("validation.decide", request.organisation),
     }, status=status)
 
 
+TASK_SORTS = {
+    "turn": ("pathway__priority_rank", "pathway__queue_date", "id"),  # treat in turn
+    "oldest": ("created_at", "id"),
+    "longest_wait": ("pathway__rtt_start", "id"),
+}
+
+
 @permission_required("validation.view_worklist")
 def task_list(request):
-    from carecoord.validation.models import scoped_tasks
+    """A team's open tasks: filter by kind and assignment, sort in turn / oldest task / longest wait, and
+    act on many at once where it is safe (assign, unassign, ask a clinician)."""
+    from datetime import timedelta
 
-    team = request.GET.get("team", "clinical")
+    from django.utils import timezone
+
+    from carecoord.validation import dashboard as figures
+    from carecoord.validation import workflows
+    from carecoord.validation.models import ValidationTask, scoped_tasks
+
+    source = request.POST if request.method == "POST" else request.GET
+    team = source.get("team", "clinical")
     if team not in Team.values:
         team = "clinical"
-    qs = (scoped_tasks(request.organisation).open().filter(team=team).select_related("pathway", "pathway__provider")
-          .order_by("pathway__priority_rank", "pathway__queue_date", "id"))
+    kind = source.get("kind", "")
+    kind = kind if kind in ValidationTask.Kind.values else ""
+    assigned = source.get("assigned", "")
+    sort = source.get("sort", "turn")
+    sort = sort if sort in TASK_SORTS else "turn"
+    qs = scoped_tasks(request.organisation).open().filter(team=team)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if assigned == "me":
+        qs = qs.filter(assigned_to=request.user)
+    elif assigned == "none":
+        qs = qs.filter(assigned_to__isnull=True)
+    if request.method == "POST":
+        if not request.user.has_perm("validation.record_contact", request.organisation):
+            raise PermissionDenied("validation.record_contact")
+        action = request.POST.get("action", "")
+        ids = [int(x) for x in request.POST.getlist("task") if x.isdigit()]
+        if action not in workflows.BULK_ACTIONS:
+            messages.error(request, "Choose what to do with the selected tasks")
+        elif not ids:
+            messages.error(request, "Select at least one task")
+        else:
+            n = workflows.bulk(qs.filter(pk__in=ids), action, user=request.user, auditor=Auditor.from_request(request))
+            messages.success(request, f"{workflows.BULK_ACTIONS[action]}: {n} task{'s' if n != 1 else ''}")
+        return HttpResponseRedirect(f"{reverse('validation:tasks')}?team={team}&kind={kind}&assigned={assigned}"
+                                    f"&sort={sort}")
+    qs = qs.select_related("pathway", "pathway__provider", "assigned_to").order_by(*TASK_SORTS[sort])
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.tasks", object_id=request.organisation.pk,
                                         summary=f"{team} tasks page {page.number}")
-    return render(request, "validation/tasks.jinja", {"page_title": "Validation tasks", "page": page, "team": team,
-                                                      "teams": Team.choices})
+    target = figures.target_days()[team]
+    return render(request, "validation/tasks.jinja", {
+        "page_title": "Validation tasks", "page": page, "team": team, "teams": Team.choices, "kind": kind,
+        "kinds": ValidationTask.Kind.choices, "assigned": assigned, "sort": sort,
+        "overdue_before": timezone.now() - timedelta(days=target), "target_days": target,
+        "today": timezone.localdate(),
+        "actions": [(k, v) for k, v in workflows.BULK_ACTIONS.items() if not (k == "escalate" and team == "clinical")],
+        "query": f"team={team}&kind={kind}&assigned={assigned}&sort={sort}"})
 
 
 @permission_required("validation.view_worklist")

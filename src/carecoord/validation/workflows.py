@@ -101,3 +101,70 @@ def record_decision(pathway: Pathway, *, clinician, decision: str, rationale: st
         task.save(update_fields=["status", "done_at", "outcome"])
         auditor.update(task, before, summary="clinical validation done")
     return record
+
+
+BULK_ACTIONS = {"assign": "Assign to me", "release": "Unassign", "escalate": "Ask a clinician to review"}
+
+
+@transaction.atomic
+def bulk(tasks, action: str, *, user, auditor: Auditor) -> int:
+    """Safe bulk actions on open tasks: assign to me, unassign, or ask a clinician to review (the task is
+    done with outcome "escalated" and a clinical task opens). Nothing here removes or changes a pathway's
+    clinical data. Returns how many tasks changed."""
+    if action not in BULK_ACTIONS:
+        raise ValidationError(f"{action!r} is not a bulk action")
+    n = 0
+    for task in tasks.select_for_update().filter(status=ValidationTask.Status.OPEN).select_related("pathway"):
+        before = snapshot(task)
+        if action == "assign":
+            task.assigned_to = user
+        elif action == "release":
+            task.assigned_to = None
+        elif task.team != Team.CLINICAL:
+            escalate(task.pathway, reason=f"Asked by the {task.get_team_display().lower()}: {task.reason}",
+                     auditor=auditor)
+            task.status, task.done_at, task.outcome = ValidationTask.Status.DONE, timezone.now(), "escalated"
+        else:
+            continue
+        task.save()
+        auditor.update(task, before, summary=f"bulk: {action}")
+        n += 1
+    return n
+
+
+CORRECTABLE = ("tfc", "consultant_code", "intended_procedure", "referral_received", "dta_date")
+
+
+@transaction.atomic
+def correct(pathway: Pathway, changes: dict, *, reason: str, by, auditor: Auditor) -> list[str]:
+    """Correct a pathway's administrative data with a reason: audited with before and after, a note on
+    the pathway names each change, open data-correction tasks are done, and the pathway counts as
+    validated. Clock dates are not corrected here: they come from the provider's clock events."""
+    if not reason.strip():
+        raise ValidationError("record why the data is being corrected")
+    unknown = set(changes) - set(CORRECTABLE)
+    if unknown:
+        raise ValidationError(f"{', '.join(sorted(unknown))} cannot be corrected here")
+    before = snapshot(pathway)
+    changed = []
+    for field, value in changes.items():
+        old = getattr(pathway, field)
+        if (old or None) != (value or None):
+            setattr(pathway, field, value if value is not None else (None if field.endswith(("_date", "_received"))
+                                                                     else ""))
+            label = Pathway._meta.get_field(field).verbose_name
+            changed.append(f"{label}: {old or '–'} → {value or '–'}")
+    if not changed:
+        return []
+    pathway.save()
+    auditor.update(pathway, before, summary=f"data corrected: {reason.strip()[:200]}")
+    wl.add_note(pathway, "Data corrected (" + "; ".join(changed) + f"). Reason: {reason.strip()}", by=by,
+                auditor=auditor)
+    for task in ValidationTask.objects.filter(pathway=pathway, kind=ValidationTask.Kind.DATA,
+                                              status=ValidationTask.Status.OPEN):
+        t_before = snapshot(task)
+        task.status, task.done_at, task.outcome = ValidationTask.Status.DONE, timezone.now(), "corrected"
+        task.save(update_fields=["status", "done_at", "outcome"])
+        auditor.update(task, t_before, summary="data corrected")
+    _validated(pathway, by, auditor)
+    return changed

@@ -101,3 +101,76 @@ def test_dashboard_counts(client, trust, p):
     assert cards["Pathways on the list"] == "1"
     assert cards["Due for revalidation"] == "1"  # waited 100 days, never validated
     assert cards["Validated in the last 12 weeks"] == "0.0%"
+
+
+def test_tasks_page_filters_sorts_and_acts_in_bulk(client, trust, other_trust):
+    from datetime import timedelta
+
+    validator = user_with_roles(trust, Role.VALIDATOR)
+    early = pathway_at(trust, patient_at(trust), rtt_start=timezone.localdate() - timedelta(days=300))
+    late = pathway_at(trust, patient_at(trust), rtt_start=timezone.localdate() - timedelta(days=30))
+    tasks = [ValidationTask.objects.create(pathway=p, team="validation", kind="admin", reason="check address",
+                                           source="finding:T7") for p in (late, early)]
+    theirs = pathway_at(other_trust, patient_at(other_trust))
+    foreign = ValidationTask.objects.create(pathway=theirs, team="validation", kind="admin", reason="x", source="t")
+    client.force_login(validator)
+    body = client.get("/validation/tasks/", {"team": "validation", "sort": "longest_wait"}).content.decode()
+    assert body.index(early.ppid) < body.index(late.ppid) and theirs.ppid not in body
+    # assign both to me; another organisation's task id in the post is ignored
+    r = client.post("/validation/tasks/", {"team": "validation", "action": "assign",
+                                           "task": [str(t.pk) for t in tasks] + [str(foreign.pk)]}, follow=True)
+    assert "Assign to me: 2 tasks" in r.content.decode()
+    assert ValidationTask.objects.filter(assigned_to=validator).count() == 2
+    foreign.refresh_from_db()
+    assert foreign.assigned_to is None
+    mine = client.get("/validation/tasks/", {"team": "validation", "assigned": "me"}).content.decode()
+    assert early.ppid in mine and late.ppid in mine
+    # ask a clinician: the admin task is done, a clinical task opens, the pathway stays on the list
+    client.post("/validation/tasks/", {"team": "validation", "action": "escalate", "task": [str(tasks[0].pk)]})
+    tasks[0].refresh_from_db()
+    assert tasks[0].status == "done" and tasks[0].outcome == "escalated"
+    assert ValidationTask.objects.get(pathway=late, team="clinical").status == "open"
+    late.refresh_from_db()
+    assert late.status == "on_list"
+    r = client.post("/validation/tasks/", {"team": "validation", "action": "delete", "task": [str(tasks[1].pk)]},
+                    follow=True)
+    assert "Choose what to do" in r.content.decode()
+
+
+def test_a_team_task_open_past_its_target_is_marked_overdue(client, trust, p, settings):
+    from datetime import timedelta
+
+    settings.VALIDATION_TASK_TARGET_DAYS = {"clinical": 2}
+    t = workflows.escalate(p, reason="check", auditor=Auditor.system("t"))
+    client.force_login(user_with_roles(trust, Role.CLINICIAN))
+    assert "Overdue" not in client.get("/validation/tasks/").content.decode()
+    ValidationTask.objects.filter(pk=t.pk).update(created_at=timezone.now() - timedelta(days=3))
+    assert "Overdue</strong>" in client.get("/validation/tasks/").content.decode()
+
+
+def test_correcting_data_needs_a_reason_is_audited_and_noted(client, trust, p):
+    from carecoord.core.models import AuditLog
+
+    task = ValidationTask.objects.create(pathway=p, team="validation", kind="data", reason="T4", source="finding:T4")
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    url = f"/validation/pathways/{p.pk}/"
+    form = {"action": "correct", "x-tfc": p.tfc, "x-consultant_code": "c7654321", "x-intended_procedure": "W37.1",
+            "x-referral_received": p.referral_received.isoformat() if p.referral_received else "", "x-dta_date": ""}
+    r = client.post(url, {**form, "x-reason": ""})
+    assert r.status_code == 400 and "Record why the data is being corrected" in r.content.decode()
+    bad = client.post(url, {**form, "x-intended_procedure": "hip", "x-reason": "typo"})
+    assert bad.status_code == 400 and "An OPCS-4 code" in bad.content.decode()
+    r = client.post(url, {**form, "x-reason": "consultant changed in clinic letter"}, follow=True)
+    assert "Corrected:" in r.content.decode()
+    p.refresh_from_db()
+    task.refresh_from_db()
+    assert p.consultant_code == "C7654321" and p.intended_procedure == "W371"
+    assert p.last_validated_on == timezone.localdate() and task.status == "done" and task.outcome == "corrected"
+    note = p.notes.get()
+    assert "consultant changed in clinic letter" in note.text and "C7654321" in note.text
+    assert "referral received" not in note.text  # unchanged fields are not mentioned
+    log = AuditLog.objects.filter(object_type="waitinglist.pathway", object_id=str(p.pk), action="update",
+                                  summary__startswith="data corrected").get()
+    assert log.after["consultant_code"] == "C7654321"
+    with pytest.raises(workflows.ValidationError):
+        workflows.correct(p, {"rtt_start": None}, reason="no", by=None, auditor=Auditor.system("t"))
