@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -22,9 +23,24 @@ from carecoord.waitinglist.rules import technical
 PAGE_SIZE = 50
 
 
+FINDING_SORTS = {
+    "turn": ("pathway__priority_rank", "pathway__queue_date", "rule", "id"),  # treat in turn
+    "severity": ("severity_rank", "pathway__priority_rank", "pathway__queue_date", "id"),
+    "longest_wait": ("pathway__rtt_start", "id"),
+    "newest": ("-opened_at", "id"),
+    "oldest": ("opened_at", "id"),
+}
+SEVERITIES = ("error", "warning", "info")
+
+
 def _filtered(request):
-    team = request.GET.get("team", "")
-    rule = request.GET.get("rule", "")
+    """The worklist's query from its filters (team, rule, severity, provider) and sort; bad values are
+    named, not ignored silently."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    g = request.GET
+    team, rule, severity = g.get("team", ""), g.get("rule", ""), g.get("severity", "")
+    provider, sort = g.get("provider", "").strip().upper(), g.get("sort", "turn") or "turn"
     errors = []
     if team and team not in Team.values:
         errors.append(("team", f"Choose a team from the list, not “{team[:20]}”"))
@@ -32,12 +48,28 @@ def _filtered(request):
     if rule and rule not in technical.RULES:
         errors.append(("rule", f"Choose a rule from T1 to T21, not “{rule[:20]}”"))
         rule = ""
+    if severity and severity not in SEVERITIES:
+        errors.append(("severity", f"Choose error, warning or info, not “{severity[:20]}”"))
+        severity = ""
+    if sort not in FINDING_SORTS:
+        errors.append(("sort", f"Choose a sort order from the list, not “{sort[:20]}”"))
+        sort = "turn"
+    if provider and not provider.isalnum():
+        errors.append(("provider", "A provider is an ODS code: letters and digits"))
+        provider = ""
     qs = scoped_findings(request.organisation).open().select_related("pathway", "pathway__provider")
     if team:
         qs = qs.filter(team=team)
     if rule:
         qs = qs.filter(rule=rule)
-    return qs.order_by("pathway__priority_rank", "pathway__queue_date", "rule", "id"), team, rule, errors
+    if severity:
+        qs = qs.filter(severity=severity)
+    if provider:
+        qs = qs.filter(pathway__provider__ods_code=provider)
+    qs = qs.annotate(severity_rank=Case(*[When(severity=v, then=Value(i)) for i, v in enumerate(SEVERITIES)],
+                                        default=Value(9), output_field=IntegerField()))
+    request.worklist_filters = {"team": team, "rule": rule, "severity": severity, "provider": provider, "sort": sort}
+    return qs.order_by(*FINDING_SORTS[sort]), team, rule, errors
 
 
 @permission_required("validation.view_worklist")
@@ -54,7 +86,11 @@ def worklist(request):
     return render(request, "validation/worklist.jinja", {
         "page_title": "Validation worklist", "page": page, "team": team, "rule": rule, "errors": errors,
         "teams": Team.choices, "rules": [technical.RULES[c] for c in sorted(technical.RULES, key=lambda c: int(c[1:]))],
-        "counts": counts, "last_run": last_run,
+        "counts": counts, "last_run": last_run, "f": request.worklist_filters,
+        "query": urlencode(request.worklist_filters), "severities": SEVERITIES,
+        "sorts": [("turn", "Treat in turn (priority, then queue date)"), ("severity", "Most severe first"),
+                  ("longest_wait", "Longest wait first"), ("newest", "Newest finding first"),
+                  ("oldest", "Oldest finding first")],
         "can_run": request.user.has_perm("validation.run", request.organisation),
     }, status=400 if errors else 200)
 

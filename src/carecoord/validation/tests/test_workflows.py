@@ -174,3 +174,29 @@ def test_correcting_data_needs_a_reason_is_audited_and_noted(client, trust, p):
     assert log.after["consultant_code"] == "C7654321"
     with pytest.raises(workflows.ValidationError):
         workflows.correct(p, {"rtt_start": None}, reason="no", by=None, auditor=Auditor.system("t"))
+
+
+def test_worklist_filters_by_severity_and_provider_and_sorts(client, trust):
+    from datetime import timedelta
+
+    from carecoord.validation import runner
+
+    old = pathway_at(trust, patient_at(trust), rtt_start=timezone.localdate() - timedelta(days=400))
+    old.rtt_status = "21"  # T8 (a warning): transferred, still on this list; and T19 (info): revalidation due
+    old.save()
+    runner.run(organisation=trust)
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    warnings = client.get("/validation/", {"severity": "warning"}).content.decode()
+    assert old.ppid in warnings and ">info</strong>" not in warnings
+    info = client.get("/validation/", {"severity": "info"}).content.decode()
+    assert ">info</strong>" in info and ">warning</strong>" not in info
+    assert old.ppid not in client.get("/validation/", {"provider": "RZZ"}).content.decode()
+    assert old.ppid in client.get("/validation/", {"provider": "raa", "sort": "newest"}).content.decode()
+    bad = client.get("/validation/", {"severity": "fatal", "sort": "random"})
+    assert bad.status_code == 400 and "Choose error, warning or info" in bad.content.decode()
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(client.get("/validation/findings.csv", {"severity": "warning"})
+                                           .content.decode())))
+    assert rows and {r["severity"] for r in rows} == {"warning"} and "T8" in {r["rule"] for r in rows}
