@@ -230,6 +230,19 @@ class ProviderState:
     latest: dict[str, tuple[float, datetime]]
     history: list[tuple[datetime, int | None]]
 
+    def sparkline(self, n: int = 48, width: int = 96, height: int = 24) -> dict | None:
+        """SVG polyline points of the OPEL level over the last `n` scores, and a text alternative."""
+        levels = [lvl for _, lvl in self.history[-n:] if lvl]
+        if len(levels) < 2:
+            return None
+        step = width / (len(levels) - 1)
+        points = " ".join(f"{i * step:.1f},{height - 2 - (lvl - 1) * (height - 4) / 3:.1f}"
+                          for i, lvl in enumerate(levels))
+        hours = (self.history[-1][0] - self.history[-min(n, len(self.history))][0]).total_seconds() / 3600
+        return {"points": points, "width": width, "height": height,
+                "label": f"OPEL level over the last {hours:.0f} hours: from {levels[0]} to {levels[-1]}, "
+                         f"highest {max(levels)}"}
+
 
 def board_state(system: Organisation, at: datetime | None = None) -> dict:
     """Each provider's latest OPEL level, score and key metrics; the system's level; the last hour's changes."""

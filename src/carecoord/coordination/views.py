@@ -1,4 +1,5 @@
-"""The SCC board: every provider's OPEL level and key metrics, refreshed in place (htmx polling)."""
+"""The SCC board: every provider's OPEL level and key metrics, refreshed in place when something changes
+(server-sent events from `stream`, with htmx polling as the fallback)."""
 
 from __future__ import annotations
 
@@ -118,3 +119,58 @@ def alert_rules(request):
     rules = AlertRule.objects.filter(system=system).select_related("provider").order_by("metric")
     return render(request, "coordination/alert_rules.jinja", {"page_title": "Alert rules", "form": form,
                                                               "rules": rules}, status=status)
+
+
+def _marker(system: Organisation, ids: list[int]) -> str:
+    """A fingerprint of what the board shows: newest score computed, newest and acknowledged alerts."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("""
+            SELECT (SELECT max(computed_at) FROM coordination_opelscore WHERE organisation_id = ANY(%s)),
+                   (SELECT max(raised_at) FROM coordination_alert a JOIN coordination_alertrule r ON r.id = a.rule_id
+                     WHERE r.system_id = %s),
+                   (SELECT max(acknowledged_at) FROM coordination_alert a JOIN coordination_alertrule r
+                     ON r.id = a.rule_id WHERE r.system_id = %s)""", [ids, system.pk, system.pk])
+        return "|".join(str(v) for v in cur.fetchone())
+
+
+@permission_required("coordination.view_board")
+def stream(request):
+    """Server-sent events: a `change` event whenever the board would show something new (checked every
+    half second), a comment every 15 s to keep proxies from closing the connection. The stream ends
+    after `SCC_STREAM_SECONDS` and the browser's EventSource reconnects on its own, sending the last
+    event id, so a change made while it reconnected is not missed."""
+    import time
+
+    from django.conf import settings
+    from django.http import StreamingHttpResponse
+
+    system = _system(request)
+    ids = [system.pk] + [p.pk for p in services.providers_of(system)]
+    limit = getattr(settings, "SCC_STREAM_SECONDS", 300)
+    interval = getattr(settings, "SCC_STREAM_INTERVAL", 0.5)
+
+    def events():
+        started = last_beat = time.monotonic()
+        current = _marker(system, ids)
+        yield f"retry: 2000\nid: {current}\nevent: hello\ndata: {current}\n\n"
+        seen = request.headers.get("Last-Event-ID")
+        if seen and seen != current:  # something changed while the browser was reconnecting
+            yield f"id: {current}\nevent: change\ndata: {current}\n\n"
+        last = current
+        # (Django's request_finished signal closes the database connection when the stream ends.)
+        while time.monotonic() - started < limit:
+            time.sleep(interval)
+            now = _marker(system, ids)
+            if now != last:
+                last = now
+                yield f"id: {now}\nevent: change\ndata: {now}\n\n"
+            elif time.monotonic() - last_beat > 15:
+                last_beat = time.monotonic()
+                yield ": still here\n\n"
+
+    resp = StreamingHttpResponse(events(), content_type="text/event-stream")
+    resp["Cache-Control"] = "no-cache"
+    resp["X-Accel-Buffering"] = "no"
+    return resp

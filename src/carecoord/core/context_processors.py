@@ -7,7 +7,10 @@ from carecoord.core.models import Role
 def shell(request):
     """What the site shell needs: navigation, organisations to switch between, roles, demo flag."""
     user = getattr(request, "user", None)
-    ctx = {"demo_mode": settings.DEMO_MODE, "service_name": "carecoord"}
+    ctx = {"demo_mode": settings.DEMO_MODE, "service_name": "carecoord",
+           # The NHS.UK template's inline script needs the CSP nonce; reading it here also puts it in the
+           # Content-Security-Policy header (django-csp adds a nonce only once it has been used).
+           "cspNonce": str(request.csp_nonce) if hasattr(request, "csp_nonce") else ""}
     if user is not None and user.is_authenticated:
         ctx.update({
             "nav_items": navigation.items_for(request),

@@ -154,7 +154,7 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF, "'unsafe-inline'"],  # vega-embed injects styles
         "img-src": [SELF, "data:", "blob:"],
         "connect-src": [SELF],
-        "font-src": [SELF, "data:"],
+        "font-src": [SELF, "data:", "https://assets.nhs.uk"],  # NHS.UK frontend loads Frutiger from there
         "frame-ancestors": [NONE],
         "form-action": [SELF],
         "base-uri": [SELF],

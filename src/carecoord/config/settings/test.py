@@ -25,3 +25,4 @@ STORAGES = {
 }
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+SCC_STREAM_SECONDS = 2  # a board stream in a test ends quickly

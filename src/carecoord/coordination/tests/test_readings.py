@@ -144,3 +144,39 @@ def test_analysts_see_alerts_but_cannot_acknowledge(client, trust, icb):
     body = client.get("/coordination/").content.decode()
     assert "ed_4h_performance_pct" in body and "Acknowledge" not in body
     assert client.post(f"/coordination/alerts/{alert.pk}/acknowledge/").status_code == 403
+
+
+def test_the_board_stream_sends_a_change_when_a_reading_arrives(client, token, trust, icb, settings):
+    settings.SCC_STREAM_SECONDS, settings.SCC_STREAM_INTERVAL = 5, 0.02
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    r = client.get("/coordination/stream/")
+    assert r.status_code == 200 and r["Content-Type"] == "text/event-stream" and r["Cache-Control"] == "no-cache"
+    events = iter(r.streaming_content)
+    hello = next(events).decode()
+    assert hello.startswith("retry: 2000\nid: ") and "event: hello" in hello
+    seen = hello.split("id: ")[1].split("\n")[0]
+    services.ingest(trust, batch()["readings"])
+    assert "event: change" in next(events).decode()
+    # a browser reconnecting with an older event id is told at once that something changed
+    again = iter(client.get("/coordination/stream/", headers={"Last-Event-ID": seen}).streaming_content)
+    next(again)
+    assert "event: change" in next(again).decode()
+    board = client.get("/coordination/", headers={"HX-Request": "true"}).content.decode()
+    assert 'data-sse' not in board  # the fragment swaps inside the element that holds the stream
+    page = client.get("/coordination/").content.decode()
+    assert 'data-sse="/coordination/stream/"' in page and 'hx-trigger="every 30s, scc-change"' in page
+
+
+def test_the_stream_is_for_scc_roles_only(client, trust, icb):
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    assert client.get("/coordination/stream/").status_code == 403
+
+
+def test_sparkline_of_the_level_history(trust, icb):
+    for k, handover in enumerate((20, 45, 70, 95)):
+        services.ingest(trust, batch(at=AT + timedelta(minutes=15 * k), handover=handover)["readings"])
+    state = services.board_state(icb, at=AT + timedelta(hours=1))
+    sp = next(p for p in state["providers"] if p.organisation == trust).sparkline()
+    assert sp is not None and len(sp["points"].split()) == 4 and "OPEL level over the last 1 hours" in sp["label"]
+    ys = [float(pt.split(",")[1]) for pt in sp["points"].split()]
+    assert ys[0] >= ys[-1]  # handovers got worse: the level rose (higher up the sparkline)
