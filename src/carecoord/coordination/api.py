@@ -47,3 +47,39 @@ def post_readings(request, body: ReadingsIn):
     auditor.event(AuditLog.Action.IMPORT, "coordination.readings", object_id=org.pk,
                   summary=f"{out['received']} readings ({out['changed']} new or changed)")
     return out
+
+
+class EventsIn(Schema):
+    provider: str | None = None
+    ambulance: list[dict] = []
+    ed: list[dict] = []
+    beds: list[dict] = []
+
+
+@router.post("/events", summary="Post event-level feeds: ambulance handovers, ED attendances, bed states",
+             description="Body: {\"ambulance\": [{\"id\", \"arrived_at\", \"handed_over_at\"}], \"ed\": [{\"id\", "
+                         "\"arrived_at\", \"departed_at\"}], \"beds\": [{\"time\", \"ga_beds_open\", "
+                         "\"ga_beds_occupied\", \"escalation_beds_open\"}]} (times ISO 8601 with offset; ids are "
+                         "the provider's own, never patient identifiers). Idempotent on id (beds: on time). "
+                         "carecoord derives the handover, 4-hour, 12-hour, queue and occupancy readings at each "
+                         "15-minute reading time touched, then rescores OPEL. All-or-nothing: a bad event refuses "
+                         "the batch with a 400 naming each one.")
+def post_events(request, body: EventsIn):
+    from carecoord.coordination import events
+
+    org = getattr(request, "organisation", None)
+    if org is None or not request.auth.has_perm("coordination.submit_readings", org):
+        raise PermissionDenied("coordination.submit_readings")
+    if body.provider and body.provider.strip().upper() != org.ods_code:
+        raise HttpError(403, f"this token may post events only for {org.ods_code}")
+    try:
+        out = events.ingest_events(org, {"ambulance": body.ambulance, "ed": body.ed, "beds": body.beds})
+    except events.EventError as exc:
+        raise HttpError(400, str(exc)) from exc
+    user = request.auth if getattr(request.auth, "pk", None) else None
+    auditor = Auditor(user, organisation=org) if user else Auditor.system(
+        f"api-token:{request.api_token.prefix}", organisation=org)
+    auditor.event(AuditLog.Action.IMPORT, "coordination.events", object_id=org.pk,
+                  summary=f"{out['ambulance']} handovers, {out['ed']} attendances, {out['beds']} bed states; "
+                          f"{out['readings_derived']} readings derived")
+    return out

@@ -82,3 +82,45 @@ class Alert(models.Model):
             models.UniqueConstraint(fields=["rule", "organisation"], condition=models.Q(acknowledged_at__isnull=True),
                                     name="one_open_alert_per_rule"),
         ]
+
+
+class AmbulanceHandover(models.Model):
+    """One ambulance arrival at a provider's ED (event feed; the provider's own id, no patient details)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="ambulance_handovers")
+    external_id = models.CharField(max_length=64)
+    arrived_at = models.DateTimeField()
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "external_id"], name="one_handover_per_id")]
+        indexes = [models.Index(fields=["organisation", "arrived_at"], name="handover_org_arrival")]
+
+
+class EdAttendance(models.Model):
+    """One ED attendance: arrival and departure (admitted, transferred or discharged), no patient details."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="ed_attendances")
+    external_id = models.CharField(max_length=64)
+    arrived_at = models.DateTimeField()
+    departed_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "external_id"], name="one_attendance_per_id")]
+        indexes = [models.Index(fields=["organisation", "arrived_at"], name="attendance_org_arrival")]
+
+
+class BedState(models.Model):
+    """General and acute beds at a moment: open, occupied, escalation beds open."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="bed_states")
+    at = models.DateTimeField()
+    ga_beds_open = models.PositiveIntegerField()
+    ga_beds_occupied = models.PositiveIntegerField()
+    escalation_beds_open = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "at"], name="one_bed_state_per_time")]

@@ -4,7 +4,8 @@
 every `CHECK_SECONDS`; once the time has passed today, the first worker to insert the day's
 `ScheduledRun` row runs the callable (which normally enqueues background jobs and returns a short
 outcome). A worker started after the time still runs the day's work once; a day missed entirely
-(no worker running) is not caught up.
+(no worker running) is not caught up. An entry with `"every": True` instead runs at every check and
+keeps its own once-only records (e.g. sitreps at the times each system configured).
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def run_due(now: datetime | None = None) -> dict[str, str]:
     """Run every due entry this worker wins; returns {name: outcome} for those it ran."""
     now = timezone.localtime(now)
     ran = {}
+    for name, entry in schedule().items():
+        if entry.get("every"):
+            try:
+                ran[name] = str(import_string(entry["call"])(now) or "done")
+            except Exception as exc:  # noqa: BLE001 - record and carry on with the rest
+                log.error("scheduled %s failed: %s", name, type(exc).__name__)
+                ran[name] = f"failed: {type(exc).__name__}"
     for name in due(now):
         try:
             with transaction.atomic():

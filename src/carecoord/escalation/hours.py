@@ -37,3 +37,13 @@ def is_staffed(system, at: datetime | None = None) -> bool:
 
 def describe(system) -> str:
     return "; ".join(f"{ServiceHours.Days(d).label} {s:%H:%M}–{e:%H:%M}" for d, s, e in windows(system))
+
+
+def on_shift(system, at=None) -> list:
+    """The rota's shifts covering `at` (now by default), with their people."""
+    from django.utils import timezone
+
+    from carecoord.escalation.models import Shift
+
+    at = at or timezone.now()
+    return list(Shift.objects.filter(system=system, starts_at__lte=at, ends_at__gt=at).select_related("user"))

@@ -92,9 +92,18 @@ class MutualAidRequest(models.Model):
     decision_note = models.TextField(blank=True)
     agreed_offer = models.ForeignKey("MutualAidOffer", null=True, blank=True, on_delete=models.PROTECT,
                                      related_name="+")
+    # Repatriation: the patient (one the requester may see) and the trust they go home to. Shown only to
+    # the requester and that home trust; everyone else in the system sees "a patient".
+    patient = models.ForeignKey("core.Patient", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    home_provider = models.ForeignKey(Organisation, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="repatriations_home")
 
     class Meta:
         ordering = ["-requested_at"]
+
+    def patient_visible_to(self, organisation) -> bool:
+        return self.patient_id is not None and organisation is not None and organisation.pk in (
+            self.requester_id, self.home_provider_id)
 
 
 class MutualAidOffer(models.Model):
@@ -136,3 +145,43 @@ class HandoverNote(models.Model):
 
     class Meta:
         ordering = ["-written_at"]
+
+
+class Shift(models.Model):
+    """Who staffs the coordination centre when (the rota); the board shows who is on now."""
+
+    system = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="scc_shifts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="scc_shifts")
+    role = models.CharField(max_length=60, default="SCC operator", help_text="e.g. SCC lead, tactical on call")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")),
+                                              name="shift_times")]
+
+
+class SitrepSchedule(models.Model):
+    """A time of day the system's situation report is produced (PDF kept, staff told)."""
+
+    system = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="sitrep_schedule")
+    at = models.TimeField()
+    notify = models.CharField(max_length=300, blank=True, help_text="Staff contacts, comma-separated (optional)")
+
+    class Meta:
+        ordering = ["at"]
+        constraints = [models.UniqueConstraint(fields=["system", "at"], name="one_sitrep_time")]
+
+
+class SitrepRun(models.Model):
+    """A produced sitrep: one per schedule entry per day, whichever worker gets there first."""
+
+    schedule = models.ForeignKey(SitrepSchedule, on_delete=models.CASCADE, related_name="runs")
+    day = models.DateField()
+    produced_at = models.DateTimeField(default=timezone.now)
+    path = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-produced_at"]
+        constraints = [models.UniqueConstraint(fields=["schedule", "day"], name="one_sitrep_run_per_day")]

@@ -26,15 +26,30 @@ def can_request(user, org) -> bool:
     return bool(REQUESTER_ROLES & set(user.roles_at(org)))
 
 
-def request_aid(*, requester, kind: str, detail: str, quantity: int, by, auditor: Auditor) -> MutualAidRequest:
+def request_aid(*, requester, kind: str, detail: str, quantity: int, by, auditor: Auditor, nhs_number: str = "",
+                home_provider=None) -> MutualAidRequest:
     if kind not in MutualAidRequest.Kind.values:
         raise MutualAidError(f"{kind!r} is not a kind of mutual aid")
+    patient = None
+    if kind == MutualAidRequest.Kind.REPATRIATION:
+        from carecoord.core import nhs_number as nhs
+
+        number = (nhs_number or "").replace(" ", "")
+        if not nhs.is_valid(number):
+            raise MutualAidError("a repatriation needs the patient's NHS number (10 digits, valid check digit)")
+        patient = requester.patients.filter(nhs_number=number).first()
+        if patient is None:
+            raise MutualAidError("no patient with that NHS number is known to your organisation")
+        if home_provider is None or _system_of(home_provider).pk != _system_of(requester).pk \
+                or home_provider.pk == requester.pk:
+            raise MutualAidError("choose the patient's home trust (another provider in this system)")
     if not detail.strip():
         raise MutualAidError("describe what is needed")
     if quantity < 1:
         raise MutualAidError("the quantity must be at least 1")
     req = MutualAidRequest.objects.create(system=_system_of(requester), requester=requester, kind=kind,
-                                          detail=detail.strip(), quantity=quantity, requested_by=by)
+                                          detail=detail.strip(), quantity=quantity, requested_by=by, patient=patient,
+                                          home_provider=home_provider if patient else None)
     auditor.create(req, summary=f"mutual aid requested: {kind}")
     return req
 

@@ -79,3 +79,36 @@ def pdf(report: dict) -> bytes:
                               f"({al.rule.get_direction_display().lower()} {al.rule.threshold})"),
                  new_x="LMARGIN", new_y="NEXT")
     return bytes(doc.output())
+
+
+def produce_due(now=None) -> str:
+    """Run by the worker's scheduler on every check: produce each scheduled sitrep whose time has passed
+    today (once, whichever worker gets there first), keep the PDF under $CARECOORD_DATA_DIR/sitreps/ and
+    tell the listed staff through the notifier."""
+    from django.conf import settings
+    from django.db import IntegrityError, transaction
+
+    from carecoord.core.notify import Channel, Message, get_notifier
+    from carecoord.escalation.models import SitrepRun, SitrepSchedule
+
+    now = timezone.localtime(now)
+    made = 0
+    for entry in SitrepSchedule.objects.filter(at__lte=now.time()).select_related("system"):
+        if SitrepRun.objects.filter(schedule=entry, day=now.date()).exists():
+            continue
+        path = settings.DATA_DIR / "sitreps" / f"{entry.system.ods_code}-{now:%Y-%m-%d}-{entry.at:%H%M}.pdf"
+        try:
+            with transaction.atomic():
+                SitrepRun.objects.create(schedule=entry, day=now.date(), path=str(path))
+        except IntegrityError:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pdf(build(entry.system, now.date())))
+        notifier = get_notifier()
+        for to in [x.strip() for x in entry.notify.split(",") if x.strip()]:
+            notifier.send(Message(channel=Channel.STAFF, to=to, template="sitrep-ready",
+                                  personalisation={"system": entry.system.name, "day": now.date().isoformat(),
+                                                   "time": entry.at.strftime("%H:%M"), "file": path.name},
+                                  reference=f"sitrep:{entry.system.ods_code}:{now:%Y%m%d}{entry.at:%H%M}"))
+        made += 1
+    return f"{made} sitreps produced"

@@ -12,4 +12,5 @@ urlpatterns = [
     path("mutual-aid/", views.mutual_aid_list, name="mutual_aid"),
     path("mutual-aid/<int:pk>/", views.mutual_aid_step, name="mutual_aid_step"),
     path("sitrep.pdf", views.sitrep_pdf, name="sitrep_pdf"),
+    path("rota/", views.rota, name="rota"),
 ]

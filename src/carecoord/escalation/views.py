@@ -97,6 +97,13 @@ class AidRequestForm(forms.Form):
     quantity = forms.IntegerField(label="How many (beds, patients or hours)", min_value=1, max_value=500, initial=1)
     detail = forms.CharField(label="Details", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
                              error_messages={"required": "Describe what is needed"})
+    nhs_number = forms.CharField(label="Patient's NHS number (repatriation only)", max_length=12, required=False)
+    home_provider = forms.ChoiceField(label="Patient's home trust (repatriation only)", required=False)
+
+    def __init__(self, *args, providers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["home_provider"].choices = [("", "Choose the home trust")] + [
+            (p.ods_code, f"{p.name} ({p.ods_code})") for p in providers]
 
 
 def _can_see_aid(request) -> bool:
@@ -107,8 +114,11 @@ def _can_see_aid(request) -> bool:
 def mutual_aid_list(request):
     if not _can_see_aid(request):
         raise PermissionDenied("mutual aid")
+    from carecoord.coordination import services as scc
+
     system = _system(request)
-    form = AidRequestForm(request.POST or None)
+    providers = [p for p in scc.providers_of(system) if p.pk != request.organisation.pk]
+    form = AidRequestForm(request.POST or None, providers=providers)
     status = 200
     can_request = mutual_aid.can_request(request.user, request.organisation) and request.organisation != system
     if request.method == "POST":
@@ -116,13 +126,24 @@ def mutual_aid_list(request):
             raise PermissionDenied("only a provider's staff can ask for mutual aid")
         if form.is_valid():
             d = form.cleaned_data
-            mutual_aid.request_aid(requester=request.organisation, kind=d["kind"], detail=d["detail"],
-                                   quantity=d["quantity"], by=request.user, auditor=Auditor.from_request(request))
-            messages.success(request, "Mutual aid requested")
-            return HttpResponseRedirect(reverse("escalation:mutual_aid"))
+            home = next((p for p in providers if p.ods_code == d["home_provider"]), None)
+            try:
+                mutual_aid.request_aid(requester=request.organisation, kind=d["kind"], detail=d["detail"],
+                                       quantity=d["quantity"], by=request.user, auditor=Auditor.from_request(request),
+                                       nhs_number=d["nhs_number"], home_provider=home)
+                messages.success(request, "Mutual aid requested")
+                return HttpResponseRedirect(reverse("escalation:mutual_aid"))
+            except mutual_aid.MutualAidError as exc:
+                form.add_error("nhs_number" if "NHS number" in str(exc) or "patient" in str(exc) else "home_provider",
+                               str(exc)[0].upper() + str(exc)[1:])
         status = 400
-    requests_ = (MutualAidRequest.objects.filter(system=system).select_related("requester", "agreed_offer__provider")
-                 .prefetch_related("offers__provider")[:50])
+    requests_ = list(MutualAidRequest.objects.filter(system=system)
+                     .select_related("requester", "agreed_offer__provider", "home_provider", "patient")
+                     .prefetch_related("offers__provider")[:50])
+    auditor = Auditor.from_request(request)
+    for r in requests_:
+        if r.patient_visible_to(request.organisation):
+            auditor.view(r.patient, summary=f"repatriation request {r.pk}")
     return render(request, "escalation/mutual_aid.jinja", {
         "page_title": "Mutual aid", "form": form, "requests": requests_, "can_request": can_request,
         "can_offer": mutual_aid.can_request(request.user, request.organisation) and request.organisation != system,
@@ -175,3 +196,56 @@ def handover(request):
         Auditor.from_request(request).create(note, summary="handover note")
         messages.success(request, "Handover note saved")
     return HttpResponseRedirect(reverse("escalation:log"))
+
+
+# ---------------------------------------------------------------- the rota
+
+class ShiftForm(forms.Form):
+    user = forms.ChoiceField(label="Who")
+    role = forms.CharField(label="Role on the shift", max_length=60, initial="SCC operator")
+    starts_at = forms.DateTimeField(label="Starts", help_text="YYYY-MM-DD HH:MM")
+    ends_at = forms.DateTimeField(label="Ends", help_text="YYYY-MM-DD HH:MM")
+
+    def __init__(self, *args, people=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].choices = [("", "Choose a person")] + [(str(u.pk), u.display_name or u.username)
+                                                                  for u in people]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
+            self.add_error("ends_at", "The shift must end after it starts")
+        return data
+
+
+def _people(system):
+    from carecoord.core.models import Role, User
+
+    return list(User.objects.filter(role_assignments__organisation=system,
+                                    role_assignments__roles__contains=[Role.SCC_OPERATOR]).order_by("username"))
+
+
+@permission_required("coordination.view_board")
+def rota(request):
+    from carecoord.escalation.models import Shift
+
+    system = _system(request)
+    people = _people(system)
+    form = ShiftForm(request.POST or None, people=people)
+    if request.method == "POST":
+        if not request.user.has_perm("coordination.act", request.organisation):
+            raise PermissionDenied("coordination.act")
+        if form.is_valid():
+            d = form.cleaned_data
+            person = next(u for u in people if str(u.pk) == d["user"])
+            shift = Shift.objects.create(system=system, user=person, role=d["role"].strip() or "SCC operator",
+                                         starts_at=d["starts_at"], ends_at=d["ends_at"])
+            Auditor.from_request(request).create(shift, summary="shift added to the rota")
+            messages.success(request, f"Shift added for {person.display_name or person.username}")
+            return HttpResponseRedirect(reverse("escalation:rota"))
+    now = timezone.now()
+    shifts = Shift.objects.filter(system=system, ends_at__gt=now - timedelta(days=1)).select_related("user")[:200]
+    return render(request, "escalation/rota.jinja", {
+        "page_title": "SCC rota", "form": form, "shifts": shifts, "now": now,
+        "can_act": request.user.has_perm("coordination.act", request.organisation)},
+        status=400 if form.errors else 200)

@@ -199,6 +199,7 @@ SCHEDULE = {
                            "call": "carecoord.validation.tasks.nightly"},
     "digital-validation-chase": {"at": os.environ.get("CARECOORD_DIGITAL_CHASE_AT", "09:00"),
                                  "call": "carecoord.validation.tasks.chase"},
+    "sitreps": {"every": True, "call": "carecoord.escalation.sitrep.produce_due"},  # each system's own times
 }
 # Days an open validation task may wait before the dashboard counts it overdue, by team (local targets:
 # the reference gives no national figure).

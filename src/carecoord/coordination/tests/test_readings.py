@@ -180,3 +180,32 @@ def test_sparkline_of_the_level_history(trust, icb):
     assert sp is not None and len(sp["points"].split()) == 4 and "OPEL level over the last 1 hours" in sp["label"]
     ys = [float(pt.split(",")[1]) for pt in sp["points"].split()]
     assert ys[0] >= ys[-1]  # handovers got worse: the level rose (higher up the sparkline)
+
+
+def test_sitrep_csv_upload_is_all_or_nothing_and_scoped(client, trust, other_trust, icb):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    op = user_with_roles(icb, Role.SCC_OPERATOR)
+    client.force_login(op)
+    good = ("provider,metric,time,value\n"
+            f"RAA,ambulance_handover_mean_minutes,{AT.isoformat()},40\n"
+            f"rbb,ed_4h_performance_pct,{AT.isoformat()},71.5\n")
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", good.encode())}, follow=True)
+    assert "2 readings loaded for 2 providers" in r.content.decode()
+    assert Reading.objects.filter(source="csv").count() == 2 and OpelScore.objects.filter(organisation=trust)
+    bad = ("provider,metric,time,value\n"
+           f"RAA,ambulance_handover_mean_minutes,{(AT + timedelta(minutes=15)).isoformat()},50\n"
+           "RAA,ed_4h_performance_pct,2026-01-12 09:00,70\n"
+           f"RZZ,ed_4h_performance_pct,{AT.isoformat()},70\n"
+           f"RAA,ed_4h_performance_pct,{AT.isoformat()},high\n")
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", bad.encode())})
+    body = r.content.decode()
+    assert r.status_code == 400 and "nothing was loaded" in body
+    assert "Row 4, provider: RZZ" in body and "Row 5, value" in body
+    assert Reading.objects.count() == 2  # nothing from the bad file
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", b"a,b\n1,2\n")})
+    assert "Missing columns: metric, provider, time, value" in r.content.decode()
+    # a provider's own admin may load only their own readings
+    client.force_login(user_with_roles(trust, Role.ORG_ADMIN))
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", good.encode())})
+    assert r.status_code == 400 and "RBB is not a provider you may load for" in r.content.decode()

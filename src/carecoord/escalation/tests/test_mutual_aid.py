@@ -58,3 +58,30 @@ def test_state_machine_refuses_wrong_steps(trust, other_trust, icb):
 def test_people_without_a_role_see_nothing(client, trust):
     client.force_login(user_with_roles(trust, Role.WAITING_LIST_MANAGER))
     assert client.get("/coordination/escalation/mutual-aid/").status_code == 403
+
+
+def test_repatriation_names_a_patient_seen_only_by_the_two_trusts(client, trust, other_trust, icb):
+    from carecoord.testing.factories import patient_at
+
+    third = OrganisationFactory(ods_code="RCC", name="Gamma Hospitals NHS Trust", parent=icb)
+    ours = patient_at(trust, family_name="Repatriate")
+    theirs = patient_at(other_trust, family_name="Elsewhere")
+    client.force_login(user_with_roles(trust, Role.SCC_OPERATOR))
+    url = "/coordination/escalation/mutual-aid/"
+    form = {"kind": "repatriation", "quantity": "1", "detail": "Stepdown bed nearer home", "home_provider": "RBB"}
+    bad = client.post(url, {**form, "nhs_number": theirs.nhs_number})
+    assert bad.status_code == 400 and "No patient with that NHS number is known" in bad.content.decode()
+    bad = client.post(url, {**form, "nhs_number": ours.nhs_number, "home_provider": ""})
+    assert bad.status_code == 400 and "home trust" in bad.content.decode()
+    client.post(url, {**form, "nhs_number": ours.nhs_number})
+    req = MutualAidRequest.objects.get()
+    assert req.patient == ours and req.home_provider == other_trust
+    assert "Repatriate" in client.get(url).content.decode()  # the requesting trust
+    client.force_login(user_with_roles(other_trust, Role.ORG_ADMIN))
+    assert "Repatriate" in client.get(url).content.decode()  # the home trust
+    assert AuditLog.objects.filter(action="view", object_type="core.patient", object_id=str(ours.pk)).count() == 2
+    client.force_login(user_with_roles(third, Role.ORG_ADMIN))
+    page = client.get(url).content.decode()
+    assert "Repatriate" not in page and "shown to the requesting and home trusts only" in page
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    assert ours.nhs_number not in client.get(url).content.decode()
