@@ -172,14 +172,19 @@ def rescore(system: Organisation, at: datetime, *, only: list[Organisation] | No
     """Score the providers of `system` at `at` (or just `only`, the ones whose readings changed), then
     the system from every provider's latest score at or before `at`. Scores replace any earlier score
     for that time and edition."""
-    provs = providers_of(system)
-    if not provs:
+    provs = None
+    if only is not None and all(o.parent_id == system.pk or o.pk == system.pk for o in only):
+        targets = [o for o in only if o.kind in PROVIDER_KINDS]  # no need to list the whole system here
+    else:
+        provs = providers_of(system)
+        targets = [p for p in provs if only is None or p.pk in {o.pk for o in only}]
+    if not targets:
         return []
     ed_name = edition_name()
     ed = edition(ed_name)
-    targets = [p for p in provs if only is None or p.pk in {o.pk for o in only}]
     codes = {p.pk: p.ods_code for p in targets}
-    readings = list(Reading.objects.filter(organisation_id__in=codes, at__gt=at - HISTORY, at__lte=at)
+    readings = list(Reading.objects.filter(organisation_id__in=codes, at__gt=at - HISTORY, at__lte=at,
+                                           metric__in=[p.key for p in ed.parameters])  # only what is scored
                     .values_list("organisation_id", "metric", "at", "value"))
     table = pl.DataFrame([(codes[o], m, t.isoformat(), v) for o, m, t, v in readings],
                          schema={"provider": pl.Utf8, "metric": pl.Utf8, "time": pl.Utf8, "value": pl.Float64},
@@ -187,13 +192,18 @@ def rescore(system: Organisation, at: datetime, *, only: list[Organisation] | No
     index = opel.ReadingIndex.from_table(table, ed)
     result = opel.score_at(ed, index, at, systems={c: system.ods_code for c in codes.values()}, explain=True)
     by_code = {p.ods_code: p for p in targets}
-    stored = []
+    now = timezone.now()
     with transaction.atomic():
-        for code, res in result["providers"].items():
-            stored.append(_store(by_code[code], at, ed_name, res, is_system=False))
+        # One INSERT ... ON CONFLICT for the providers' scores (they replace any earlier score for the time).
+        stored = OpelScore.objects.bulk_create(
+            [OpelScore(organisation=by_code[code], at=at, edition=ed_name, is_system=False, score=res.get("score"),
+                       level=res.get("level"), explanation=res, computed_at=now)
+             for code, res in result["providers"].items()],
+            update_conflicts=True, unique_fields=["organisation", "at", "edition"],
+            update_fields=["is_system", "score", "level", "explanation", "computed_at"])
         if system.kind not in PROVIDER_KINDS:
             recent = OpelScore.objects.filter(organisation=system, at=at, edition=ed_name,
-                                              computed_at__gt=timezone.now() - SYSTEM_DEBOUNCE).exists()
+                                              computed_at__gt=now - SYSTEM_DEBOUNCE).exists()
             if not recent:  # a burst of providers' posts rescores the system about once a second
                 stored.append(rescore_system(system, at, provs=provs))
     from carecoord.coordination.signals import opel_scored
