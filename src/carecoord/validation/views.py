@@ -201,6 +201,7 @@ def pathway_validation(request, pk: int):
         "contacts": pathway.contact_attempts.select_related("by").order_by("-at"),
         "decisions": pathway.clinical_decisions.select_related("clinician").order_by("-decided_at"),
         "tasks": pathway.validation_tasks.order_by("-created_at"),
+        "digital": pathway.digital_messages.select_related("batch").filter(sent_at__isnull=False).order_by("-sent_at"),
         "contact_form": contact_form, "decision_form": decision_form, "correction_form": correction_form,
         "can_contact": request.user.has_perm("validation.record_contact", request.organisation),
         "can_decide": request.user.has_perm("validation.decide", request.organisation),

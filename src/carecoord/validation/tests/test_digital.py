@@ -86,6 +86,9 @@ def test_answer_no_longer_needed_creates_a_clinical_task_not_a_removal_and_is_si
     assert msg.pathway.last_validated_on == timezone.localdate()
     assert ValidationTask.objects.get(pathway=msg.pathway).team == "clinical"
     assert client.get(url).status_code == 410  # single use
+    client.force_login(user_with_roles(trust, Role.CLINICIAN))
+    history = client.get(f"/validation/pathways/{msg.pathway_id}/").content.decode()
+    assert "I no longer need it</strong>" in history and "Had it done privately" in history
 
 
 def test_expired_and_unknown_links(client, trust):
