@@ -8,4 +8,4 @@ class SynthConfig(AppConfig):
 
     def ready(self):
         # Register the core steps; other apps register theirs in their own ready().
-        from carecoord.synth import core_steps, theatre_data, waitinglist_data  # noqa: F401
+        from carecoord.synth import core_steps, scc_data, theatre_data, waitinglist_data  # noqa: F401

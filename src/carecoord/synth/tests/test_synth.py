@@ -68,3 +68,19 @@ def test_demo_health_system_shape():
 def test_refuses_a_database_that_already_holds_a_health_system(trust):
     with pytest.raises(services.SynthError, match="already holds"):
         services.generate(seed=1, scale="demo", as_of=AS_OF)
+
+
+@pytest.mark.django_db
+def test_coordination_centre_has_sitrep_times_and_an_operator_on_shift():
+    from django.utils import timezone
+
+    from carecoord.escalation import hours
+    from carecoord.escalation.models import SitrepSchedule
+
+    services.generate(seed=3, scale="demo", as_of=AS_OF,
+                      only=["organisations", "personas", "coordination centre"])
+    icb = Organisation.objects.filter(kind="icb").order_by("ods_code").first()
+    assert SitrepSchedule.objects.filter(system=icb).count() == 2
+    at = timezone.make_aware(timezone.datetime.combine(timezone.localdate(), timezone.datetime.min.time())) \
+        + timezone.timedelta(hours=10)
+    assert [s.user.username for s in hours.on_shift(icb, at)] == ["scc"]
