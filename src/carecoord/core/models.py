@@ -254,8 +254,10 @@ class Patient(TimestampedModel):
 class PatientIdentifier(models.Model):
     """A patient's local identifier (MRN / PAS number) at one organisation."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="identifiers")
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="patient_identifiers")
+    # Indexed by the composite (patient, organisation) index and the unique (organisation, local_id).
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="identifiers", db_index=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="patient_identifiers",
+                                     db_index=False)
     local_id = models.CharField(max_length=40)
 
     class Meta:

@@ -69,9 +69,11 @@ class PathwayQuerySet(models.QuerySet):
 class Pathway(models.Model):
     patient_level = True
 
-    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="pathways")
+    # No single-column indexes on provider and patient: the composite indexes in Meta lead with them, and
+    # every extra index is written for each of the millions of rows an import merges.
+    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="pathways", db_index=False)
     site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="pathways")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="pathways")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="pathways", db_index=False)
     ppid = models.CharField("patient pathway identifier", max_length=20)
     ppid_issuer = models.CharField("PPID issuer", max_length=12)
     ubrn = models.CharField("UBRN", max_length=12, blank=True)
@@ -175,7 +177,8 @@ class ClockEvent(models.Model):
         SYNTH = "synth", "Synthetic"
         VALIDATION = "validation", "Validation decision"
 
-    pathway = models.ForeignKey(Pathway, on_delete=models.CASCADE, related_name="clock_events")
+    pathway = models.ForeignKey(Pathway, on_delete=models.CASCADE, related_name="clock_events",
+                                db_index=False)  # clock_event_once (pathway, date, status) serves lookups
     event_date = models.DateField()
     status = models.CharField(max_length=2)
     source = models.CharField(max_length=10, choices=Source.choices)
