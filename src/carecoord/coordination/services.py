@@ -4,7 +4,6 @@ and the board's state. The scoring itself is the pure kernel `coordination.opel`
 from __future__ import annotations
 
 import functools
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -89,24 +88,19 @@ def ingest(organisation: Organisation, items: list[dict], *, source: str = "api"
     """Upsert a batch of readings for one provider (all-or-nothing); a repeated (metric, time)
     replaces the earlier value. Then rescore the provider and its system at the latest time sent."""
     rows = clean(items)
-    buf = io.BytesIO()
-    pl.DataFrame({"metric": [r.metric for r in rows], "at": [r.at.isoformat() for r in rows],
-                  "value": [r.value for r in rows]}).write_csv(buf, include_header=False)
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS reading_batch")
-        cur.execute("CREATE TEMPORARY TABLE reading_batch (metric varchar(64), at timestamptz, value float8) "
-                    "ON COMMIT DROP")
-        with cur.cursor.copy("COPY reading_batch FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(buf.getvalue())
+        # One statement: the batch arrives as three arrays (no temporary table round trips).
         cur.execute("""
             INSERT INTO coordination_reading (organisation_id, metric, at, value, source, received_at)
-            SELECT DISTINCT ON (metric, at) %s, metric, at, value, %s, %s FROM reading_batch
+            SELECT DISTINCT ON (b.metric, b.at) %s, b.metric, b.at, b.value, %s, %s
+            FROM unnest(%s::varchar[], %s::timestamptz[], %s::float8[]) AS b(metric, at, value)
             ON CONFLICT (organisation_id, metric, at) DO UPDATE SET value = EXCLUDED.value,
                 source = EXCLUDED.source, received_at = EXCLUDED.received_at
-            WHERE coordination_reading.value IS DISTINCT FROM EXCLUDED.value""", [organisation.pk, source, now])
+            WHERE coordination_reading.value IS DISTINCT FROM EXCLUDED.value""",
+                    [organisation.pk, source, now, [r.metric for r in rows], [r.at for r in rows],
+                     [r.value for r in rows]])
         changed = cur.rowcount
-        cur.execute("DROP TABLE reading_batch")
     latest = max(r.at for r in rows)
     scores = rescore(organisation.parent or organisation, latest, only=[organisation]) if rescore_now else []
     raised = evaluate_alerts(organisation, rows, scores)
