@@ -13,6 +13,22 @@ from carecoord.core.services.audit import Auditor
 router = Router(tags=["coordination"])
 
 
+def _poster(request, provider: str | None):
+    """The organisation a feed posts for: the token's own, and only with the right to submit."""
+    org = getattr(request, "organisation", None)
+    if org is None or not request.auth.has_perm("coordination.submit_readings", org):
+        raise PermissionDenied("coordination.submit_readings")
+    if provider and provider.strip().upper() != org.ods_code:
+        raise HttpError(403, f"this token may post only for {org.ods_code}")
+    return org
+
+
+def _auditor(request, org) -> Auditor:
+    user = request.auth if getattr(request.auth, "pk", None) else None
+    return Auditor(user, organisation=org) if user else Auditor.system(
+        f"api-token:{request.api_token.prefix}", organisation=org)
+
+
 class ReadingsIn(Schema):
     provider: str | None = None
     readings: list[dict]
@@ -32,19 +48,12 @@ class ReadingsOut(Schema):
                          "provider, metric and time replaces the earlier value. All-or-nothing: one bad item "
                          "refuses the batch with a 400 naming every bad item by index and field.")
 def post_readings(request, body: ReadingsIn):
-    org = getattr(request, "organisation", None)
-    if org is None or not request.auth.has_perm("coordination.submit_readings", org):
-        raise PermissionDenied("coordination.submit_readings")
-    if body.provider and body.provider.strip().upper() != org.ods_code:
-        raise HttpError(403, f"this token may post readings only for {org.ods_code}")
+    org = _poster(request, body.provider)
     try:
         out = services.ingest(org, body.readings)
     except services.ReadingError as exc:
         raise HttpError(400, str(exc)) from exc
-    user = request.auth if getattr(request.auth, "pk", None) else None
-    auditor = Auditor(user, organisation=org) if user else Auditor.system(
-        f"api-token:{request.api_token.prefix}", organisation=org)
-    auditor.event(AuditLog.Action.IMPORT, "coordination.readings", object_id=org.pk,
+    _auditor(request, org).event(AuditLog.Action.IMPORT, "coordination.readings", object_id=org.pk,
                   summary=f"{out['received']} readings ({out['changed']} new or changed)")
     return out
 
@@ -67,19 +76,12 @@ class EventsIn(Schema):
 def post_events(request, body: EventsIn):
     from carecoord.coordination import events
 
-    org = getattr(request, "organisation", None)
-    if org is None or not request.auth.has_perm("coordination.submit_readings", org):
-        raise PermissionDenied("coordination.submit_readings")
-    if body.provider and body.provider.strip().upper() != org.ods_code:
-        raise HttpError(403, f"this token may post events only for {org.ods_code}")
+    org = _poster(request, body.provider)
     try:
         out = events.ingest_events(org, {"ambulance": body.ambulance, "ed": body.ed, "beds": body.beds})
     except events.EventError as exc:
         raise HttpError(400, str(exc)) from exc
-    user = request.auth if getattr(request.auth, "pk", None) else None
-    auditor = Auditor(user, organisation=org) if user else Auditor.system(
-        f"api-token:{request.api_token.prefix}", organisation=org)
-    auditor.event(AuditLog.Action.IMPORT, "coordination.events", object_id=org.pk,
+    _auditor(request, org).event(AuditLog.Action.IMPORT, "coordination.events", object_id=org.pk,
                   summary=f"{out['ambulance']} handovers, {out['ed']} attendances, {out['beds']} bed states; "
                           f"{out['readings_derived']} readings derived")
     return out

@@ -140,6 +140,11 @@ def _pathway(request, pk: int):
     return pathway
 
 
+def _require(request, perm: str) -> None:
+    if not request.user.has_perm(perm, request.organisation):
+        raise PermissionDenied(perm)
+
+
 @permission_required("validation.view_worklist")
 def pathway_validation(request, pk: int):
     from carecoord.validation import workflows
@@ -154,8 +159,7 @@ def pathway_validation(request, pk: int):
         action = request.POST.get("action")
         try:
             if action == "contact":
-                if not request.user.has_perm("validation.record_contact", request.organisation):
-                    raise PermissionDenied("validation.record_contact")
+                _require(request, "validation.record_contact")
                 contact_form = ContactForm(request.POST, prefix="c")
                 if contact_form.is_valid():
                     d = contact_form.cleaned_data
@@ -164,8 +168,7 @@ def pathway_validation(request, pk: int):
                     messages.success(request, "Contact recorded")
                     return HttpResponseRedirect(request.path)
             elif action == "decision":
-                if not request.user.has_perm("validation.decide", request.organisation):
-                    raise PermissionDenied("validation.decide")
+                _require(request, "validation.decide")
                 decision_form = DecisionForm(request.POST, prefix="d")
                 if decision_form.is_valid():
                     d = decision_form.cleaned_data
@@ -176,8 +179,7 @@ def pathway_validation(request, pk: int):
                     messages.success(request, "Clinical decision recorded")
                     return HttpResponseRedirect(request.path)
             elif action == "correct":
-                if not request.user.has_perm("validation.record_contact", request.organisation):
-                    raise PermissionDenied("validation.record_contact")
+                _require(request, "validation.record_contact")
                 correction_form = CorrectionForm(request.POST, prefix="x")
                 if correction_form.is_valid():
                     d = correction_form.cleaned_data
@@ -186,8 +188,7 @@ def pathway_validation(request, pk: int):
                     messages.success(request, f"Corrected: {'; '.join(changed)}" if changed else "Nothing changed")
                     return HttpResponseRedirect(request.path)
             elif action == "escalate":
-                if not request.user.has_perm("validation.record_contact", request.organisation):
-                    raise PermissionDenied("validation.record_contact")
+                _require(request, "validation.record_contact")
                 workflows.escalate(pathway, reason="Escalated for clinical review", auditor=auditor)
                 messages.success(request, "Sent to the clinicians' worklist")
                 return HttpResponseRedirect(request.path)
@@ -244,8 +245,7 @@ def task_list(request):
     elif assigned == "none":
         qs = qs.filter(assigned_to__isnull=True)
     if request.method == "POST":
-        if not request.user.has_perm("validation.record_contact", request.organisation):
-            raise PermissionDenied("validation.record_contact")
+        _require(request, "validation.record_contact")
         action = request.POST.get("action", "")
         ids = [int(x) for x in request.POST.getlist("task") if x.isdigit()]
         if action not in workflows.BULK_ACTIONS:
