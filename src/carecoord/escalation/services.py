@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from django.db.models import Q
 from django.utils import timezone
 
 from carecoord.core.services.audit import Auditor, snapshot
@@ -28,33 +29,42 @@ def ensure_default_cards() -> None:
 
 
 def cards_for(system) -> list[ActionCard]:
-    own = ActionCard.objects.filter(system=system, active=True)
-    if own.exists():
-        return list(own)
-    ensure_default_cards()
-    return list(ActionCard.objects.filter(system__isnull=True, active=True))
+    """The system's own cards if it has any, else the default set (one query in the usual case)."""
+    cards = list(ActionCard.objects.filter(Q(system=system) | Q(system__isnull=True), active=True))
+    own = [c for c in cards if c.system_id is not None]
+    if own:
+        return own
+    if not cards:
+        ensure_default_cards()
+        return list(ActionCard.objects.filter(system__isnull=True, active=True))
+    return cards
 
 
 def start_actions(system, scores) -> list[EscalationAction]:
     """A provider at level N starts the acute pillar's cards at N; the system at N starts the
     system cards at N (Integrated OPEL framework 2024–26; reference rule R4). An action already live
     for that card and organisation is not started twice."""
+    scored = [s for s in scores if s and s.level]
+    if not scored:
+        return []
+    cards = cards_for(system)
+    wanted = [(s, c) for s in scored for c in cards
+              if c.level == s.level and c.pillar == (Pillar.SYSTEM if s.is_system else Pillar.ACUTE)]
+    if not wanted:
+        return []
+    live = set(EscalationAction.objects.filter(card__in={c.pk for _, c in wanted},
+                                               organisation__in={s.organisation_id for s, _ in wanted})
+               .exclude(status=EscalationAction.Status.DONE).values_list("card_id", "organisation_id"))
     started = []
-    cards = None
-    for s in scores:
-        if not s or not s.level:
+    for s, card in wanted:
+        if (card.pk, s.organisation_id) in live:
             continue
-        cards = cards if cards is not None else cards_for(system)
-        pillar = Pillar.SYSTEM if s.is_system else Pillar.ACUTE
-        for card in (c for c in cards if c.level == s.level and c.pillar == pillar):
-            live = EscalationAction.objects.filter(card=card, organisation=s.organisation).exclude(
-                status=EscalationAction.Status.DONE).exists()
-            if not live:
-                action = EscalationAction.objects.create(card=card, system=system, organisation=s.organisation,
-                                                         level=s.level, triggered_at=timezone.now())
-                Auditor.system("escalation", organisation=system).create(
-                    action, summary=f"{s.organisation.ods_code} at OPEL {s.level}: {card.title}"[:300])
-                started.append(action)
+        action = EscalationAction.objects.create(card=card, system=system, organisation=s.organisation,
+                                                 level=s.level, triggered_at=timezone.now())
+        Auditor.system("escalation", organisation=system).create(
+            action, summary=f"{s.organisation.ods_code} at OPEL {s.level}: {card.title}"[:300])
+        live.add((card.pk, s.organisation_id))
+        started.append(action)
     return started
 
 
