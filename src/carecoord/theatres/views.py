@@ -41,8 +41,14 @@ def _sessions(request):
 def calendar(request):
     monday = _week(request)
     days = [monday + timedelta(days=i) for i in range(7)]
+    sites = list(services.theatres_of(request.organisation).values_list("site_id", "site__name").distinct()
+                 .order_by("site__name"))
+    site = request.GET.get("site", "")
+    site = site if site in {str(pk) for pk, _ in sites} else ""
     sessions = (_sessions(request).filter(date__range=(days[0], days[-1])).select_related("theatre", "theatre__site")
                 .annotate(n=Count("bookings", filter=Q(bookings__status__in=LIVE_BOOKING))).order_by("starts_at"))
+    if site:
+        sessions = sessions.filter(theatre__site_id=int(site))
     grid = defaultdict(lambda: defaultdict(list))
     theatres = {}
     for s in sessions:
@@ -51,7 +57,7 @@ def calendar(request):
     return render(request, "theatres/calendar.jinja", {
         "page_title": "Theatre lists", "monday": monday, "days": [d for d in days if d.weekday() < 5 or any(
             grid[t][d] for t in theatres)], "grid": grid, "theatres": sorted(theatres.values(), key=lambda t: t.name),
-        "prev": monday - timedelta(days=7), "next": monday + timedelta(days=7),
+        "prev": monday - timedelta(days=7), "next": monday + timedelta(days=7), "sites": sites, "site": site,
         "can_book": request.user.has_perm("theatres.book", request.organisation),
         "generate_form": GenerateForm(initial={"start": monday + timedelta(days=7), "weeks": 6})})
 

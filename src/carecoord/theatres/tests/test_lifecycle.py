@@ -304,3 +304,20 @@ def test_plan_for_provider_plans_around_existing_bookings(trust, lists, schedule
     assert summary.n_cases == 2 + len(first)  # the two already there count towards the list's load
     assert all(b.entry_id in {p.pk for p in more} for b in result.bookings)
     assert date.today() < monday + timedelta(days=1)
+
+
+def test_the_calendar_filters_by_site(trust, lists, sched_client):
+    from carecoord.core.models import Site
+    from carecoord.theatres.models import Theatre
+
+    other_site = Site.objects.create(organisation=trust, ods_code="RAA02", name="Community Hospital")
+    th = Theatre.objects.create(site=other_site, name="Day Surgery 1", specialties=["110"])
+    s = lists[0]
+    TheatreSession.objects.create(theatre=th, date=s.date, slot="pm", specialty="110", consultant_code="C9",
+                                  starts_at=s.starts_at + timedelta(hours=5), ends_at=s.starts_at + timedelta(hours=9))
+    week = s.date.isoformat()
+    both = sched_client.get("/theatres/", {"week": week}).content.decode()
+    assert "Day Surgery 1" in both and "Theatre 1" in both and "Community Hospital" in both
+    one = sched_client.get("/theatres/", {"week": week, "site": str(other_site.pk)}).content.decode()
+    assert "Day Surgery 1" in one and "Theatre 1 <" not in one
+    assert "Theatre 1" in sched_client.get("/theatres/", {"week": week, "site": "nonsense"}).content.decode()
