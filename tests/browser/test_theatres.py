@@ -67,11 +67,11 @@ def test_scheduler_generates_plans_accepts_reorders_cancels_refills_and_sees_met
     page.get_by_label("Time limit for the solver (seconds)").fill("3")
     page.get_by_role("button", name="Suggest bookings").click()
     page.get_by_role("link", name="Review the suggested bookings").click()
-    page.get_by_role("button", name="Book the chosen patients").wait_for()
+    page.get_by_role("button", name="Book the chosen patients").first.wait_for()
     assert_accessible(page, "plan review")
     suggested = page.locator("input[name=pick]").count()
     assert 2 <= suggested < len(ready)
-    page.get_by_role("button", name="Book the chosen patients").click()
+    page.get_by_role("button", name="Book the chosen patients").first.click()
     page.get_by_text(f"{suggested} booked").wait_for()
     assert Booking.objects.filter(status="provisional").count() == suggested
 

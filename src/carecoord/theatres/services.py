@@ -265,6 +265,11 @@ def suggestions_for(session: TheatreSession, n: int = 5) -> tuple[list[planner.S
         return [], {}
     remaining = fixed_bookings([session])
     found = planner.fill_freed_slot(me, remaining, data.cases, data.leave, n=n, max_cases=1)
+    # The kernel names cases by their internal id; the page shows the pathway, so drop that prefix.
+    from dataclasses import replace
+
+    found = [replace(f, reasons=tuple(r.split(": ", 1)[1] if r.split(": ", 1)[0] in {str(e) for e in f.entry_ids}
+                                      else r for r in f.reasons)) for f in found]
     return found, data.pathways
 
 

@@ -46,8 +46,8 @@ def build(organisation: Organisation, today: date | None = None) -> dict:
     today = today or timezone.localdate()
     twelve = today - timedelta(weeks=12)
     runs = list(scoped_runs(organisation).filter(status="done").order_by("-started_at")[:20])[::-1]
-    open_by = list(scoped_findings(organisation).open().values("rule", "severity").annotate(n=Count("id"))
-                   .order_by("rule", "severity"))
+    open_by = sorted(scoped_findings(organisation).open().values("rule", "severity").annotate(n=Count("id"))
+                     .order_by(), key=lambda r: (int(r["rule"][1:]) if r["rule"][1:].isdigit() else 99, r["severity"]))
     pathways = scoped_pathways(organisation)
     on_list = pathways.filter(status="on_list")
     due_q = (Q(clock_state="open", rtt_start__lt=twelve)
