@@ -115,8 +115,11 @@ def clean(body: dict) -> tuple[list, list, list]:
     return handovers, attendances, beds
 
 
-def ingest_events(organisation: Organisation, body: dict, *, now: datetime | None = None) -> dict:
-    """Store the events (all or nothing) and derive the readings of every reading time they touch."""
+def ingest_events(organisation: Organisation, body: dict, *, now: datetime | None = None,
+                  recompute_from: datetime | None = None) -> dict:
+    """Store the events (all or nothing) and derive the readings of every reading time they touch
+    (or, with `recompute_from`, only of those from then on: a caller that sends each quarter's events as
+    they complete knows the earlier reading times are settled)."""
     handovers, attendances, beds = clean(body)
     now = now or timezone.now()
     with transaction.atomic():
@@ -135,6 +138,8 @@ def ingest_events(organisation: Organisation, body: dict, *, now: datetime | Non
     # (events arriving late still count in it), up to now.
     start = max(min(min(times), now - timedelta(minutes=derive.DeriveConfig().slot_minutes)),
                 now - timedelta(days=BACKFILL_DAYS))
+    if recompute_from is not None:
+        start = max(start, recompute_from)
     readings = derived_readings(organisation, start, now)
     out = {"ambulance": len(handovers), "ed": len(attendances), "beds": len(beds), "reading_times": 0,
            "readings_derived": 0}

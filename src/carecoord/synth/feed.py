@@ -3,7 +3,11 @@ with a daily shape (pressure builds through the day), a weekly one (Mondays are 
 surge (December–February) and one provider having a bad day, scored as they arrive.
 
 `backfill(hours)` writes the recent past at once (the demo starts with a day of history);
-`live(interval)` keeps writing the current quarter-hour so the board moves."""
+`live(interval)` keeps writing the current quarter-hour so the board moves.
+
+The second provider of each system sends events instead (ambulance arrivals with handovers, ED
+attendances with departures, bed states) through `coordination.events`, so its handover, 4-hour and
+occupancy readings are derived, as a real event feed's would be."""
 
 from __future__ import annotations
 
@@ -48,12 +52,48 @@ def reading_values(at: datetime, index: int, bad: bool, rng: np.random.Generator
     return out
 
 
+EVENT_FEED_INDEX = 1  # the second provider of each system posts events, not readings
+EVENT_METRICS = ("ambulance_handover_mean_minutes", "ed_4h_performance_pct", "ga_bed_occupancy_pct")
+
+
+def events_for(at: datetime, vals: dict[str, float], rng: np.random.Generator) -> dict:
+    """The quarter-hour to `at` as events shaped by this quarter's synthetic values: arrivals whose
+    handover finishes by `at` (mean near the handover value), departures in the quarter (the share
+    within 4 hours near the 4-hour value), and the bed state at `at`."""
+    stamp = f"{at:%Y%m%d%H%M}"
+    ambulance = []
+    for i in range(int(rng.poisson(2))):
+        minutes = float(min(59.0, max(3.0, rng.lognormal(math.log(max(vals["ambulance_handover_mean_minutes"], 5)), 0.35))))
+        handed = at - timedelta(minutes=float(rng.uniform(0, 15)))
+        ambulance.append({"id": f"A{stamp}-{i}", "arrived_at": (handed - timedelta(minutes=minutes)).isoformat(),
+                          "handed_over_at": handed.isoformat()})
+    ed = []
+    within = vals["ed_4h_performance_pct"] / 100
+    for i in range(int(rng.poisson(6))):
+        los = float(rng.uniform(40, 235) if rng.random() < within else rng.uniform(245, 900))
+        left = at - timedelta(minutes=float(rng.uniform(0, 15)))
+        ed.append({"id": f"E{stamp}-{i}", "arrived_at": (left - timedelta(minutes=los)).isoformat(),
+                   "departed_at": left.isoformat()})
+    beds_open = 520
+    occupied = min(beds_open, round(beds_open * vals["ga_bed_occupancy_pct"] / 100))
+    beds = [{"time": at.isoformat(), "ga_beds_open": beds_open, "ga_beds_occupied": occupied,
+             "escalation_beds_open": int(rng.integers(5, 30))}]
+    return {"ambulance": ambulance, "ed": ed, "beds": beds}
+
+
 def write_at(at: datetime, rng: np.random.Generator) -> int:
+    from carecoord.coordination import events
+
     n = 0
     for _, provs in _providers():
         for i, p in enumerate(provs):
             bad = i == 0 and timezone.localtime(at).weekday() == 0  # the first trust's Mondays are bad days
             vals = reading_values(at, i, bad, rng)
+            if i == EVENT_FEED_INDEX:
+                out = events.ingest_events(p, events_for(at, vals, rng), now=at,
+                                           recompute_from=at - timedelta(minutes=1))  # this quarter only
+                n += out["readings_derived"]
+                vals = {k: v for k, v in vals.items() if k not in EVENT_METRICS}
             scc.ingest(p, [{"metric": k, "time": at.isoformat(), "value": v} for k, v in vals.items()], source="synth")
             n += len(vals)
     return n
