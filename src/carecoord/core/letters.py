@@ -20,6 +20,16 @@ class Letter:
     sign_off: Sequence[str] = ("Yours sincerely,", "", "Elective booking team")
 
 
+def addressed_to(patient) -> dict:
+    """The recipient lines and reference of a letter to `patient` (name, postcode district, NHS number)."""
+    from carecoord.core.formatting import nhs_number
+
+    name = " ".join(x for x in (patient.given_name, patient.family_name) if x) or "The patient"
+    district = [f"Postcode {patient.postcode_district}"] if patient.postcode_district else []
+    number = nhs_number(patient.nhs_number)
+    return {"recipient": [name, *district], "reference": f"NHS number {number}" if number else ""}
+
+
 def latin(text: str) -> str:
     """fpdf2's core fonts are Latin-1: replace what they cannot draw rather than fail."""
     return (str(text).replace("–", "-").replace("—", "-").replace("’", "'").replace("‘", "'")

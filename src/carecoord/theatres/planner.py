@@ -622,7 +622,9 @@ def fill_freed_slot(session: Session, remaining: Sequence[Booking], candidates: 
                 continue
             total_m, total_v = m + lists.fixed_mean[session.id], v + lists.fixed_var[session.id]
             p_over = _normal_tail(total_m, total_v, session.minutes + cfg.late_minutes)
-            reasons = tuple(f"{c.entry_id}: {c.priority}, listed {c.queue_date}, predicted {c.mean:.0f} min"
+            # name each case only when the suggestion holds more than one
+            reasons = tuple((f"{c.entry_id}: " if k > 1 else "")
+                            + f"{c.priority}, listed {c.queue_date}, predicted {c.mean:.0f} min"
                             + (f", due {c.due}" if c.due else "") for c in combo)
             options.append(Suggestion(tuple(c.entry_id for c in combo), sum(math.ceil(c.mean) for c in combo),
                                       total_m / session.minutes, p_over,

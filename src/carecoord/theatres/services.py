@@ -8,8 +8,9 @@ nothing: accepting a suggestion is a separate, audited booking.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db import models
@@ -66,10 +67,18 @@ def generate_sessions(organisation: Organisation, start: date, weeks: int) -> in
 
 
 def duration_model(organisation: Organisation) -> DurationModel | None:
-    rows = HistoricalCase.objects.filter(organisation=organisation).values_list(
+    """The provider's duration model, fitted once per state of its case history (pages and the planner
+    ask for it several times a request; the fit reads every historical case)."""
+    sig = HistoricalCase.objects.filter(organisation=organisation).aggregate(n=models.Count("id"),
+                                                                            last=models.Max("id"))
+    return _fitted(organisation.pk, sig["n"], sig["last"]) if sig["n"] else None
+
+
+@functools.lru_cache(maxsize=16)
+def _fitted(organisation_id: int, n: int, last: int) -> DurationModel:
+    rows = HistoricalCase.objects.filter(organisation_id=organisation_id).values_list(
         "date", "specialty", "procedure", "consultant_code", "minutes", "turnaround_minutes")
-    history = [KernelCase(d, s, opcs(p), c, float(m), float(t)) for d, s, p, c, m, t in rows.iterator()]
-    return DurationModel.fit(history) if history else None
+    return DurationModel.fit([KernelCase(d, s, opcs(p), c, float(m), float(t)) for d, s, p, c, m, t in rows.iterator()])
 
 
 @dataclass
@@ -79,9 +88,11 @@ class PlanInputs:
     leave: list[planner.Leave]
     pathways: dict[int, Pathway]
     theatre_sessions: dict[int, TheatreSession]
+    fixed: list[planner.Booking] = field(default_factory=list)  # bookings already on the lists
 
 
-def inputs(organisation: Organisation, start: date, weeks: int) -> PlanInputs:
+def _lists(organisation: Organisation, start: date, weeks: int):
+    """The planned lists in the horizon (kernel and model form) and the consultants' leave."""
     end = start + timedelta(days=7 * weeks - 1)
     ts = list(TheatreSession.objects.filter(theatre__site__organisation=organisation, date__range=(start, end),
                                             status=SessionStatus.PLANNED).select_related("theatre"))
@@ -92,6 +103,11 @@ def inputs(organisation: Organisation, start: date, weeks: int) -> PlanInputs:
     leave = [planner.Leave(c, a, b) for c, a, b in ConsultantLeave.objects.filter(
         organisation=organisation, ends_on__gte=start, starts_on__lte=end).values_list(
         "consultant_code", "starts_on", "ends_on")]
+    return sessions, leave, {s.pk: s for s in ts}
+
+
+def inputs(organisation: Organisation, start: date, weeks: int) -> PlanInputs:
+    sessions, leave, theatre_sessions = _lists(organisation, start, weeks)
     model = duration_model(organisation)
     specialties = {s.specialty for s in sessions}
     booked = set(Booking.objects.filter(status__in=LIVE_BOOKING, pathway__provider=organisation)
@@ -102,24 +118,25 @@ def inputs(organisation: Organisation, start: date, weeks: int) -> PlanInputs:
           .exclude(pk__in=booked).order_by("priority_rank", "queue_date", "id"))
     cases, pathways = [], {}
     for p in qs.iterator():
-        pred = model.predict(opcs(p.intended_procedure), None, specialty=p.tfc) if model else None
-        mu, sigma, turn = (pred.mu, pred.sigma, pred.turnaround) if pred else (4.0, 0.35, 15.0)
-        ready = p.poa_status == "fit"
+        mu, sigma, turn = _prediction(model, p)
         cases.append(planner.Case(entry_id=p.pk, specialty=p.tfc, procedure=opcs(p.intended_procedure),
                                   priority=p.clinical_priority, queue_date=p.queue_date or p.rtt_start or start,
                                   mu=mu, sigma=sigma, turnaround=turn, poa_valid_until=p.poa_valid_until,
-                                  ready=ready))
+                                  ready=p.poa_status == "fit"))
         pathways[p.pk] = p
-    return PlanInputs(sessions, cases, leave, pathways, {s.pk: s for s in ts})
+    return PlanInputs(sessions, cases, leave, pathways, theatre_sessions,
+                      fixed_bookings(theatre_sessions.values(), model))
+
+
+def solve(data: PlanInputs, start: date, *, seconds: float = 20.0, seed: int = 0) -> planner.Plan:
+    cfg = planner.PlannerConfig(time_limit_s=seconds, seed=seed, today=start - timedelta(days=1))
+    return planner.plan(data.sessions, data.cases, data.leave, cfg, fixed=data.fixed)
 
 
 def plan_for_provider(organisation: Organisation, start: date, weeks: int, *, seconds: float = 20.0,
                       seed: int = 0) -> tuple[planner.Plan, PlanInputs]:
     data = inputs(organisation, start, weeks)
-    cfg = planner.PlannerConfig(time_limit_s=seconds, seed=seed, today=start - timedelta(days=1))
-    result = planner.plan(data.sessions, data.cases, data.leave, cfg,
-                          fixed=fixed_bookings(data.theatre_sessions.values()))
-    return result, data
+    return solve(data, start, seconds=seconds, seed=seed), data
 
 
 def fixed_bookings(sessions, model: DurationModel | None = None) -> list[planner.Booking]:
@@ -148,7 +165,8 @@ def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
         s = data.theatre_sessions[b.session_id]
         p = data.pathways[b.entry_id]
         out.append({"session": s.pk, "date": s.date.isoformat(), "theatre": s.theatre.name, "slot": s.slot,
-                    "patient_pathway_identifier": p.ppid, "issuer": p.ppid_issuer, "order": b.order,
+                    "patient_pathway_identifier": p.ppid, "issuer": p.ppid_issuer, "pathway": p.pk,
+                    "priority": p.clinical_priority, "procedure": p.intended_procedure, "order": b.order,
                     "predicted_minutes": b.predicted_minutes, "p80_minutes": b.p80_minutes,
                     "reasons": list(b.reasons)})
     lists = [{"session": s.session_id, "date": s.date.isoformat(), "minutes": s.minutes, "cases": s.n_cases,
@@ -265,11 +283,6 @@ def suggestions_for(session: TheatreSession, n: int = 5) -> tuple[list[planner.S
         return [], {}
     remaining = fixed_bookings([session])
     found = planner.fill_freed_slot(me, remaining, data.cases, data.leave, n=n, max_cases=1)
-    # The kernel names cases by their internal id; the page shows the pathway, so drop that prefix.
-    from dataclasses import replace
-
-    found = [replace(f, reasons=tuple(r.split(": ", 1)[1] if r.split(": ", 1)[0] in {str(e) for e in f.entry_ids}
-                                      else r for r in f.reasons)) for f in found]
     return found, data.pathways
 
 
@@ -420,10 +433,9 @@ def set_session_status(session: TheatreSession, status: str, *, auditor) -> Thea
 def release_advice(organisation: Organisation, start: date, weeks: int, today: date | None = None):
     """6-4-2 advice over the horizon from the lists as booked now: lists to fill or release."""
     today = today or timezone.localdate()
-    data = inputs(organisation, start, weeks)
-    advice = planner.sessions_to_release(data.sessions, fixed_bookings(data.theatre_sessions.values()), today,
-                                         data.leave)
-    return [(a, data.theatre_sessions[a.session_id]) for a in advice]
+    sessions, leave, theatre_sessions = _lists(organisation, start, weeks)
+    advice = planner.sessions_to_release(sessions, fixed_bookings(theatre_sessions.values()), today, leave)
+    return [(a, theatre_sessions[a.session_id]) for a in advice]
 
 
 def sessions_for_pathway(pathway: Pathway, *, today: date | None = None, weeks: int = 8) -> list[tuple]:
@@ -555,16 +567,10 @@ def tci_letter_pdf(bookings) -> bytes:
     out = []
     for b in bookings:
         s, p = b.session, b.pathway
-        patient = p.patient
-        name = " ".join(x for x in (patient.given_name, patient.family_name) if x) or "The patient"
         site = s.theatre.site
         arrive = timezone.localtime(s.starts_at) - timedelta(minutes=60)
-        number = patient.nhs_number or ""
         out.append(letters.Letter(
-            sender=[site.organisation.name, site.name],
-            recipient=[name] + ([f"Postcode {patient.postcode_district}"] if patient.postcode_district else []),
-            dated=timezone.localdate(),
-            reference=f"NHS number {number[:3]} {number[3:6]} {number[6:]}" if len(number) == 10 else "",
+            sender=[site.organisation.name, site.name], dated=timezone.localdate(), **letters.addressed_to(p.patient),
             heading="Your admission for surgery",
             details=[("Date", f"{s.date:%A %d %B %Y}"), ("Please arrive at", f"{arrive:%H:%M}"),
                      ("Where", f"{site.name}, {s.theatre.name} admissions"),
@@ -590,12 +596,12 @@ class LeaveImport:
     rows_read: int = 0
     created: int = 0
     duplicates: int = 0
-    errors: list[str] = None  # "row N, field: reason"
-    clashes: list = None  # live bookings on lists during the new leave
+    errors: list[str] = field(default_factory=list)  # "row N, field: reason"
+    clashes: list = field(default_factory=list)  # live bookings on lists during the new leave
 
     def as_dict(self) -> dict:
         return {"rows_read": self.rows_read, "created": self.created, "duplicates": self.duplicates,
-                "errors": self.errors, "bookings_during_leave": len(self.clashes or [])}
+                "errors": self.errors, "bookings_during_leave": len(self.clashes)}
 
 
 def _leave_date(text: str) -> date:
@@ -607,48 +613,52 @@ def _leave_date(text: str) -> date:
 
 
 def import_leave(organisation: Organisation, text: str, *, auditor, source: str = "csv") -> LeaveImport:
-    """Load consultant leave from CSV (consultant_code, starts_on, ends_on[, kind]; dates YYYY-MM-DD or
-    DD/MM/YYYY). All or nothing: any bad row and nothing is loaded, every bad row named. Leave already
-    held is not duplicated. Bookings already made on lists during the new leave are returned so the
-    scheduler can move them (the database refuses new ones)."""
+    """Load consultant leave from CSV (consultant_code, starts_on, ends_on[, kind]); see `load_leave`."""
     import csv
     import io
 
-    from django.db import transaction
-
-    out = LeaveImport(errors=[], clashes=[])
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in LEAVE_COLUMNS[:3] if c not in header]
     if missing:
-        out.errors.append(f"header: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                          f"(expected {', '.join(LEAVE_COLUMNS)})")
-        return out
+        return LeaveImport(errors=[f"header: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                                   f"(expected {', '.join(LEAVE_COLUMNS)})"])
+    rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()} for raw in reader]
+    return load_leave(organisation, rows, auditor=auditor, source=source, first_row=2)
+
+
+def load_leave(organisation: Organisation, rows: list[dict], *, auditor, source: str = "manual",
+               first_row: int = 1) -> LeaveImport:
+    """Check and store leave rows (consultant_code, starts_on, ends_on, kind; dates YYYY-MM-DD or
+    DD/MM/YYYY). All or nothing: any bad row and nothing is loaded, every bad row named. Leave already
+    held is not duplicated. Bookings already made on lists during the new leave are returned so the
+    scheduler can move them (the database refuses new ones)."""
+    from django.db import transaction
+
+    out = LeaveImport(rows_read=len(rows))
     kinds = set(ConsultantLeave.Kind.values)
-    rows = []
-    for n, raw in enumerate(reader, start=2):
-        out.rows_read += 1
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-        code = row.get("consultant_code", "").upper()
+    good = []
+    for n, row in enumerate(rows, start=first_row):
+        code = str(row.get("consultant_code") or "").strip().upper()
         if not code or len(code) > 12:
             out.errors.append(f"row {n}, consultant_code: must be 1 to 12 characters")
         dates = {}
         for f in ("starts_on", "ends_on"):
             try:
-                dates[f] = _leave_date(row.get(f, ""))
+                dates[f] = _leave_date(str(row.get(f) or ""))
             except (ValueError, TypeError):
                 out.errors.append(f"row {n}, {f}: {row.get(f, '')!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)")
         if len(dates) == 2 and dates["ends_on"] < dates["starts_on"]:
             out.errors.append(f"row {n}, ends_on: before starts_on")
-        kind = (row.get("kind") or "annual").lower()
+        kind = str(row.get("kind") or "annual").lower()
         if kind not in kinds:
             out.errors.append(f"row {n}, kind: {kind!r} is not one of {', '.join(sorted(kinds))}")
         if len(dates) == 2:
-            rows.append((code, dates["starts_on"], dates["ends_on"], kind))
+            good.append((code, dates["starts_on"], dates["ends_on"], kind))
     if out.errors:
         return out
     with transaction.atomic():
-        for code, a, b, kind in rows:
+        for code, a, b, kind in good:
             leave, made = ConsultantLeave.objects.get_or_create(
                 organisation=organisation, consultant_code=code, starts_on=a, ends_on=b,
                 defaults={"kind": kind, "source": source})
@@ -662,7 +672,6 @@ def import_leave(organisation: Organisation, text: str, *, auditor, source: str 
 
 
 def bookings_during_leave(organisation: Organisation, consultant_code: str, start: date, end: date):
-    return (Booking.objects.filter(session__theatre__site__organisation=organisation,
-                                   session__consultant_code=consultant_code, session__date__range=(start, end),
-                                   status__in=LIVE_BOOKING)
+    return (bookings_for(organisation).filter(session__consultant_code=consultant_code,
+                                              session__date__range=(start, end), status__in=LIVE_BOOKING)
             .select_related("session", "session__theatre", "pathway").order_by("session__starts_at", "order"))

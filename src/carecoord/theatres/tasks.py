@@ -43,22 +43,18 @@ def _run(reporter: JobReporter) -> None:
     total = 3 + int(seconds)
     reporter.progress(1, total=total, message="Loading lists, leave, ready patients and case history")
     data = services.inputs(job.organisation, start, weeks)
-    fixed = services.fixed_bookings(data.theatre_sessions.values())
     reporter.progress(2, message=f"{len(data.sessions)} lists, {len(data.cases)} patients: solving")
     stop = threading.Event()
     ticker = threading.Thread(target=_ticker, args=(reporter, seconds, stop), daemon=True)
     ticker.start()
     try:
-        cfg = planner.PlannerConfig(time_limit_s=seconds, seed=seed, today=start - date.resolution)
-        result = planner.plan(data.sessions, data.cases, data.leave, cfg, fixed=fixed)
+        result = services.solve(data, start, seconds=seconds, seed=seed)
     finally:
         stop.set()
         ticker.join()
     out = services.plan_json(result, data)
-    for i, (row, b) in enumerate(zip(out["suggested_bookings"], _sorted(result, data), strict=True)):
-        p = data.pathways[b.entry_id]
-        row.update({"i": i, "pathway": p.pk, "priority": p.clinical_priority, "procedure": p.intended_procedure,
-                    "state": "suggested"})
+    for i, row in enumerate(out["suggested_bookings"]):
+        row.update({"i": i, "state": "suggested"})
     unbooked = sorted((u for u in result.unbooked if u.reason in ("not_ready", "poa_expires")),
                       key=lambda u: (planner.RANK.get(data.pathways[u.entry_id].clinical_priority, 9),
                                      data.pathways[u.entry_id].queue_date or start))
@@ -72,7 +68,3 @@ def _run(reporter: JobReporter) -> None:
     reporter.succeed(out, message=f"{len(out['suggested_bookings'])} bookings suggested over {len(data.sessions)} "
                                   f"lists ({result.status}, {result.seconds:.1f} s)")
 
-
-def _sorted(result, data):
-    """The plan's bookings in the order plan_json lists them."""
-    return sorted(result.bookings, key=lambda b: (data.theatre_sessions[b.session_id].starts_at, b.order))

@@ -187,6 +187,8 @@ def booking_cancel(request, pk: int):
             except services.BookingError as exc:
                 form.add_error(None, str(exc))
         status = 400
+    if request.method == "GET":
+        Auditor.from_request(request).view(booking.pathway, summary="cancellation form")
     return render(request, "theatres/cancel.jinja", {
         "page_title": f"Cancel {booking.pathway.ppid}", "booking": booking, "form": form}, status=status)
 
@@ -395,7 +397,7 @@ def metrics(request):
         resp = HttpResponse(content_type="text/csv")
         resp["Content-Disposition"] = f'attachment; filename="theatre-metrics-{d["start"]}-{d["end"]}.csv"'
         w = csv.writer(resp)
-        cols = [k for k in METRIC_COLUMNS]
+        cols = list(METRIC_COLUMNS)
         w.writerow([out["by"], *cols])
         for g in [{"group": "All", **out}, *out["groups"]]:
             w.writerow([g["group"], *[_flat(g[k]) for k in cols]])
@@ -431,9 +433,6 @@ METRIC_COLUMNS = {
     "on_the_day_cancellation_rate": "On-the-day cancellations (of cases)",
     "rebooked_within_28_days": "Rebooked within 28 days", "priority_compliance_p1_p2": "P1–P2 within time frame",
 }
-PERCENT = {"capped_utilisation", "uncapped_utilisation", "booked_utilisation"}
-
-
 def _flat(v):
     if isinstance(v, dict):
         return "" if v["value"] is None else v["value"]
@@ -444,9 +443,6 @@ def _flat(v):
 
 @permission_required("theatres.book")
 def leave(request):
-    import csv
-    import io
-
     from carecoord.theatres.forms import LeaveForm, LeaveUploadForm
     from carecoord.theatres.models import ConsultantLeave
 
@@ -466,14 +462,12 @@ def leave(request):
         else:
             form = LeaveForm(request.POST, prefix="l")
             if form.is_valid():
-                d = form.cleaned_data
-                buf = io.StringIO()
-                w = csv.writer(buf)
-                w.writerow(services.LEAVE_COLUMNS)
-                w.writerow([d["consultant_code"], d["starts_on"].isoformat(), d["ends_on"].isoformat(), d["kind"]])
-                result = services.import_leave(request.organisation, buf.getvalue(),
-                                               auditor=Auditor.from_request(request), source="manual")
+                result = services.load_leave(request.organisation, [form.cleaned_data],
+                                             auditor=Auditor.from_request(request))
                 form = LeaveForm(prefix="l")
+        if result and result.clashes:  # the page names the patients booked during the new leave
+            Auditor.from_request(request).bulk("view", "waitinglist.pathway", [b.pathway_id for b in result.clashes],
+                                               summary="booked during new consultant leave")
         if result and not result.errors:
             messages.success(request, f"{result.created} leave period{'s' if result.created != 1 else ''} added"
                                       + (f", {result.duplicates} already held" if result.duplicates else ""))

@@ -205,14 +205,10 @@ def letter_pdf(msg: DigitalMessage, link: str) -> bytes:
     and a phone number; no clinical detail beyond the hospital's name."""
     from carecoord.core import letters
 
-    patient, provider = msg.pathway.patient, msg.pathway.provider
-    name = " ".join(x for x in (patient.given_name, patient.family_name) if x) or "The patient"
-    number = patient.nhs_number or ""
+    provider = msg.pathway.provider
     return letters.render([letters.Letter(
-        sender=[provider.name, "Waiting list office"],
-        recipient=[name] + ([f"Postcode {patient.postcode_district}"] if patient.postcode_district else []),
-        dated=timezone.localdate(),
-        reference=f"NHS number {number[:3]} {number[3:6]} {number[6:]}" if len(number) == 10 else "",
+        sender=[provider.name, "Waiting list office"], dated=timezone.localdate(),
+        **letters.addressed_to(msg.pathway.patient),
         heading="Do you still need your hospital appointment or treatment?",
         details=[("Answer online", link), ("Link works until", f"{msg.expires_at:%d %B %Y}")],
         paragraphs=[
