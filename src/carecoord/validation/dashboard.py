@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -26,9 +26,9 @@ from carecoord.validation.models import (
     DigitalMessage,
     DigitalResponse,
     Team,
-    ValidationTask,
     scoped_findings,
     scoped_runs,
+    scoped_tasks,
 )
 from carecoord.waitinglist.models import scoped_pathways
 
@@ -36,6 +36,11 @@ from carecoord.waitinglist.models import scoped_pathways
 def target_days() -> dict[str, int]:
     """Per team, from settings; a team not configured gets 10 days."""
     return {t.value: 10 for t in Team} | getattr(settings, "VALIDATION_TASK_TARGET_DAYS", {})
+
+
+def overdue_cutoff(team: str, today: date) -> datetime:
+    """A team's task is overdue when it was opened before this moment (midnight, the target's days ago)."""
+    return datetime.combine(today - timedelta(days=target_days()[team]), time.min, timezone.get_current_timezone())
 
 
 def _pct(n: int, d: int) -> float | None:
@@ -66,25 +71,25 @@ def build(organisation: Organisation, today: date | None = None) -> dict:
 
 def teams(organisation: Organisation, today: date) -> list[dict]:
     """Per team: open tasks, tasks open past the team's target, open findings routed to the team and,
-    of those, pathways due for revalidation (rule T19: waited over 12 weeks, not validated in 12)."""
+    of those, pathways due for revalidation (rule T19: waited over 12 weeks, not validated in 12).
+    Two queries whatever the number of teams."""
     targets = target_days()
-    tasks = ValidationTask.objects.filter(pathway__in=scoped_pathways(organisation), status=ValidationTask.Status.OPEN)
-    findings = dict(scoped_findings(organisation).open().values_list("team").annotate(n=Count("id")))
-    due = dict(scoped_findings(organisation).open().filter(rule="T19").values_list("team").annotate(n=Count("id")))
-    out = []
-    for team in Team:
-        cutoff = timezone.make_aware(timezone.datetime.combine(today - timedelta(days=targets[team.value]),
-                                                              timezone.datetime.min.time()))
-        agg = tasks.filter(team=team.value).aggregate(open=Count("id"),
-                                                      overdue=Count("id", filter=Q(created_at__lt=cutoff)))
-        out.append({"team": team.value, "label": team.label, "target_days": targets[team.value], **agg,
-                    "findings": findings.get(team.value, 0), "revalidation": due.get(team.value, 0)})
-    return out
+    cutoff = {t.value: overdue_cutoff(t.value, today) for t in Team}
+    counts = scoped_tasks(organisation).open().aggregate(**{
+        f"{t.value}_{k}": Count("id", filter=Q(team=t.value) & q) for t in Team for k, q in (
+            ("open", Q()), ("overdue", Q(created_at__lt=cutoff[t.value])))})
+    findings = {team: (n, due) for team, n, due in scoped_findings(organisation).open().values_list("team")
+                .annotate(n=Count("id"), due=Count("id", filter=Q(rule="T19"))).order_by()}
+    return [{"team": t.value, "label": t.label, "target_days": targets[t.value],
+             "open": counts[f"{t.value}_open"], "overdue": counts[f"{t.value}_overdue"],
+             "findings": findings.get(t.value, (0, 0))[0], "revalidation": findings.get(t.value, (0, 0))[1]}
+            for t in Team]
 
 
 def digital(organisation: Organisation) -> dict:
-    answers = [c for c, _ in DigitalResponse.choices]
-    per_answer = {f"answer_{a}": Count("id", filter=Q(response=a)) for a in answers}
+    """Sent, answered, reminders, letters, locked links and each answer: overall and for the 20 latest
+    sent batches (one query for the batches' figures)."""
+    per_answer = {f"answer_{a}": Count("id", filter=Q(response=a)) for a, _ in DigitalResponse.choices}
     base = dict(sent=Count("id", filter=Q(sent_at__isnull=False)),
                 answered=Count("id", filter=Q(responded_at__isnull=False)),
                 reminders=Count("id", filter=Q(reminder_sent_at__isnull=False)),
@@ -92,13 +97,16 @@ def digital(organisation: Organisation) -> dict:
                 locked=Count("id", filter=Q(locked_at__isnull=False)), **per_answer)
     messages = DigitalMessage.objects.filter(batch__organisation=organisation)
     total = messages.aggregate(**base)
-    batches = []
-    for b in DigitalBatch.objects.filter(organisation=organisation, status=DigitalBatch.Status.SENT).order_by(
-            "-created_at")[:20]:
-        row = messages.filter(batch=b).aggregate(**base)
-        batches.append({"batch": b, **row, "response_rate": _pct(row["answered"], row["sent"])})
+    recent = list(DigitalBatch.objects.filter(organisation=organisation, status=DigitalBatch.Status.SENT)
+                  .order_by("-created_at")[:20])
+    figures = {row.pop("batch"): row for row in messages.filter(batch__in=recent).values("batch")
+               .annotate(**base).order_by()}
+    empty = dict.fromkeys(base, 0)
+    batches = [{"batch": b, **figures.get(b.pk, empty),
+                "response_rate": _pct(figures.get(b.pk, empty)["answered"], figures.get(b.pk, empty)["sent"])}
+               for b in recent]
     return {"total": {**total, "response_rate": _pct(total["answered"], total["sent"])}, "batches": batches,
-            "answers": [(a, label) for a, label in DigitalResponse.choices]}
+            "answers": list(DigitalResponse.choices)}
 
 
 def effect(organisation: Organisation, today: date) -> dict:

@@ -68,13 +68,13 @@ def _filtered(request):
         qs = qs.filter(pathway__provider__ods_code=provider)
     qs = qs.annotate(severity_rank=Case(*[When(severity=v, then=Value(i)) for i, v in enumerate(SEVERITIES)],
                                         default=Value(9), output_field=IntegerField()))
-    request.worklist_filters = {"team": team, "rule": rule, "severity": severity, "provider": provider, "sort": sort}
-    return qs.order_by(*FINDING_SORTS[sort]), team, rule, errors
+    filters = {"team": team, "rule": rule, "severity": severity, "provider": provider, "sort": sort}
+    return qs.order_by(*FINDING_SORTS[sort]), filters, errors
 
 
 @permission_required("validation.view_worklist")
 def worklist(request):
-    qs, team, rule, errors = _filtered(request)
+    qs, filters, errors = _filtered(request)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     counts = {}
     for r, _team, n in _counts(request):
@@ -84,10 +84,10 @@ def worklist(request):
                                         summary=f"worklist page {page.number}: {len(page.object_list)} findings")
     last_run = scoped_runs(request.organisation).first()
     return render(request, "validation/worklist.jinja", {
-        "page_title": "Validation worklist", "page": page, "team": team, "rule": rule, "errors": errors,
+        "page_title": "Validation worklist", "page": page, "team": filters["team"], "rule": filters["rule"], "errors": errors,
         "teams": Team.choices, "rules": [technical.RULES[c] for c in sorted(technical.RULES, key=lambda c: int(c[1:]))],
-        "counts": counts, "last_run": last_run, "f": request.worklist_filters,
-        "query": urlencode(request.worklist_filters), "severities": SEVERITIES,
+        "counts": counts, "last_run": last_run, "f": filters,
+        "query": urlencode(filters), "severities": SEVERITIES,
         "sorts": [("turn", "Treat in turn (priority, then queue date)"), ("severity", "Most severe first"),
                   ("longest_wait", "Longest wait first"), ("newest", "Newest finding first"),
                   ("oldest", "Oldest finding first")],
@@ -104,7 +104,7 @@ def _counts(request):
 
 @permission_required("validation.view_worklist")
 def worklist_csv(request):
-    qs, team, rule, errors = _filtered(request)
+    qs, _filters, errors = _filtered(request)
     if errors:
         return HttpResponse("; ".join(m for _, m in errors), status=400, content_type="text/plain")
     rows = list(qs.values_list("pathway__ppid", "pathway__ppid_issuer", "pathway__provider__ods_code", "rule",
@@ -220,8 +220,6 @@ TASK_SORTS = {
 def task_list(request):
     """A team's open tasks: filter by kind and assignment, sort in turn / oldest task / longest wait, and
     act on many at once where it is safe (assign, unassign, ask a clinician)."""
-    from datetime import timedelta
-
     from django.utils import timezone
 
     from carecoord.validation import dashboard as figures
@@ -235,8 +233,10 @@ def task_list(request):
     kind = source.get("kind", "")
     kind = kind if kind in ValidationTask.Kind.values else ""
     assigned = source.get("assigned", "")
+    assigned = assigned if assigned in ("me", "none") else ""
     sort = source.get("sort", "turn")
     sort = sort if sort in TASK_SORTS else "turn"
+    query = urlencode({"team": team, "kind": kind, "assigned": assigned, "sort": sort})
     qs = scoped_tasks(request.organisation).open().filter(team=team)
     if kind:
         qs = qs.filter(kind=kind)
@@ -255,20 +255,18 @@ def task_list(request):
         else:
             n = workflows.bulk(qs.filter(pk__in=ids), action, user=request.user, auditor=Auditor.from_request(request))
             messages.success(request, f"{workflows.BULK_ACTIONS[action]}: {n} task{'s' if n != 1 else ''}")
-        return HttpResponseRedirect(f"{reverse('validation:tasks')}?team={team}&kind={kind}&assigned={assigned}"
-                                    f"&sort={sort}")
+        return HttpResponseRedirect(f"{reverse('validation:tasks')}?{query}")
     qs = qs.select_related("pathway", "pathway__provider", "assigned_to").order_by(*TASK_SORTS[sort])
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.tasks", object_id=request.organisation.pk,
                                         summary=f"{team} tasks page {page.number}")
-    target = figures.target_days()[team]
     return render(request, "validation/tasks.jinja", {
         "page_title": "Validation tasks", "page": page, "team": team, "teams": Team.choices, "kind": kind,
         "kinds": ValidationTask.Kind.choices, "assigned": assigned, "sort": sort,
-        "overdue_before": timezone.now() - timedelta(days=target), "target_days": target,
-        "today": timezone.localdate(),
+        "overdue_before": figures.overdue_cutoff(team, timezone.localdate()),
+        "target_days": figures.target_days()[team], "today": timezone.localdate(),
         "actions": [(k, v) for k, v in workflows.BULK_ACTIONS.items() if not (k == "escalate" and team == "clinical")],
-        "query": f"team={team}&kind={kind}&assigned={assigned}&sort={sort}"})
+        "query": query})
 
 
 @permission_required("validation.view_worklist")
