@@ -122,17 +122,21 @@ def ingest_events(organisation: Organisation, body: dict, *, now: datetime | Non
     they complete knows the earlier reading times are settled)."""
     handovers, attendances, beds = clean(body)
     now = now or timezone.now()
-    with transaction.atomic():
-        for ident, a, b in handovers:
-            AmbulanceHandover.objects.update_or_create(organisation=organisation, external_id=ident,
-                                                       defaults={"arrived_at": a, "handed_over_at": b,
-                                                                 "received_at": now})
-        for ident, a, b in attendances:
-            EdAttendance.objects.update_or_create(organisation=organisation, external_id=ident,
-                                                  defaults={"arrived_at": a, "departed_at": b, "received_at": now})
-        for t, counts in beds:
-            BedState.objects.update_or_create(organisation=organisation, at=t,
-                                              defaults={**counts, "received_at": now})
+    with transaction.atomic():  # one upsert per kind of event, however large the batch
+        AmbulanceHandover.objects.bulk_create(
+            [AmbulanceHandover(organisation=organisation, external_id=i, arrived_at=a, handed_over_at=b,
+                               received_at=now) for i, a, b in handovers],
+            update_conflicts=True, unique_fields=["organisation", "external_id"],
+            update_fields=["arrived_at", "handed_over_at", "received_at"])
+        EdAttendance.objects.bulk_create(
+            [EdAttendance(organisation=organisation, external_id=i, arrived_at=a, departed_at=b, received_at=now)
+             for i, a, b in attendances],
+            update_conflicts=True, unique_fields=["organisation", "external_id"],
+            update_fields=["arrived_at", "departed_at", "received_at"])
+        BedState.objects.bulk_create(
+            [BedState(organisation=organisation, at=t, received_at=now, **counts) for t, counts in beds],
+            update_conflicts=True, unique_fields=["organisation", "at"],
+            update_fields=["ga_beds_open", "ga_beds_occupied", "escalation_beds_open", "received_at"])
     times = [t for _, a, b in handovers + attendances for t in (a, b) if t] + [t for t, _ in beds]
     # From the first reading time the batch touches, and always the latest reading time already passed
     # (events arriving late still count in it), up to now.

@@ -279,3 +279,55 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
                   .select_related("rule", "organisation").order_by("-raised_at")[:20])
     return {"system": system, "system_score": system_score, "providers": states, "changes": changes, "at": at,
             "alerts": alerts}
+
+
+class CsvError(ValueError):
+    """A readings CSV refused as a whole; `errors` names every bad row and field."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("; ".join(errors[:20]))
+
+
+def ingest_csv(text: str, allowed: dict[str, Organisation], *, source: str = "csv") -> dict:
+    """A sitrep as CSV (provider, metric, time, value): every row checked before any is loaded, then each
+    provider's readings go through `ingest` in one transaction. `allowed` maps the ODS codes the caller
+    may load for to their organisations."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"provider", "metric", "time", "value"} - {h.strip().lower() for h in reader.fieldnames or []}
+    if missing:
+        raise CsvError([f"Missing column{'s' if len(missing) > 1 else ''}: {', '.join(sorted(missing))}"])
+    errors, batches = [], {}  # code -> (row numbers, items)
+    for n, raw in enumerate(reader, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+        code = row["provider"].upper()
+        if code not in allowed:
+            errors.append(f"Row {n}, provider: {code or 'blank'} is not a provider you may load for")
+            continue
+        try:
+            value = float(row["value"])
+        except ValueError:
+            errors.append(f"Row {n}, value: {row['value']!r} is not a number")
+            continue
+        rows, items = batches.setdefault(code, ([], []))
+        rows.append(n)
+        items.append({"metric": row["metric"], "time": row["time"], "value": value})
+    for rows, items in batches.values():  # every provider's rows are checked before any is loaded
+        try:
+            clean(items)
+        except ReadingError as exc:
+            errors += [f"Row {rows[i]}, {field}: {reason}" for i, field, reason in exc.errors]
+    if not errors and not batches:
+        errors.append("The file has no readings")
+    if errors:
+        raise CsvError(errors)
+    done = {"providers": len(batches), "received": 0, "changed": 0}
+    with transaction.atomic():
+        for code, (_rows, items) in batches.items():
+            out = ingest(allowed[code], items, source=source)
+            done["received"] += out["received"]
+            done["changed"] += out["changed"]
+    return done

@@ -184,64 +184,22 @@ class ReadingsUploadForm(forms.Form):
 
 @permission_required("coordination.submit_readings")
 def upload(request):
-    """A sitrep as CSV: each provider's readings go through the same ingest as the API (all or nothing for
-    the whole file). An SCC operator of the ICB may load any of its providers; a provider's own staff
-    only their own."""
-    import csv
-    import io
-
+    """A sitrep as CSV (`services.ingest_csv`). An SCC operator of the ICB may load any of its providers;
+    a provider's own staff only their own."""
     form = ReadingsUploadForm(request.POST or None, request.FILES or None)
-    errors, done = [], None
+    errors = []
     system = _system(request)
     allowed = {p.ods_code: p for p in services.providers_of(system)}
     if request.organisation.pk != system.pk:  # provider staff: their own organisation only
         allowed = {request.organisation.ods_code: request.organisation}
     if request.method == "POST" and form.is_valid():
-        raw = form.cleaned_data["file"].read(10_000_000)
         try:
-            text = raw.decode("utf-8-sig")
+            done = services.ingest_csv(form.cleaned_data["file"].read(10_000_000).decode("utf-8-sig"), allowed)
         except UnicodeDecodeError:
-            text = None
-            errors.append("The file must be CSV text in UTF-8")
-        by_provider: dict[str, list[dict]] = {}
-        if text is not None:
-            reader = csv.DictReader(io.StringIO(text))
-            header = {h.strip().lower() for h in reader.fieldnames or []}
-            missing = {"provider", "metric", "time", "value"} - header
-            if missing:
-                errors.append(f"Missing column{'s' if len(missing) > 1 else ''}: {', '.join(sorted(missing))}")
-            else:
-                for n, row in enumerate(reader, start=2):
-                    row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-                    code = row["provider"].upper()
-                    if code not in allowed:
-                        errors.append(f"Row {n}, provider: {code or 'blank'} is not a provider you may load for")
-                        continue
-                    try:
-                        value = float(row["value"])
-                    except ValueError:
-                        errors.append(f"Row {n}, value: {row['value']!r} is not a number")
-                        continue
-                    by_provider.setdefault(code, []).append({"metric": row["metric"], "time": row["time"],
-                                                             "value": value, "_row": n})
-        if not errors:
-            for items in by_provider.values():  # check every provider's items before loading any
-                try:
-                    services.clean([{k: v for k, v in i.items() if k != "_row"} for i in items])
-                except services.ReadingError as exc:
-                    errors += [f"Row {items[i]['_row']}, {field}: {reason}" for i, field, reason in exc.errors]
-        if not errors and not by_provider:
-            errors.append("The file has no readings")
-        if not errors:
-            from django.db import transaction
-
-            done = {"providers": len(by_provider), "received": 0, "changed": 0}
-            with transaction.atomic():
-                for code, items in by_provider.items():
-                    out = services.ingest(allowed[code], [{k: v for k, v in i.items() if k != "_row"} for i in items],
-                                          source="csv")
-                    done["received"] += out["received"]
-                    done["changed"] += out["changed"]
+            errors = ["The file must be CSV text in UTF-8"]
+        except services.CsvError as exc:
+            errors = exc.errors
+        else:
             Auditor.from_request(request).event("import", "coordination.readings", object_id=system.pk,
                                                 summary=f"sitrep CSV: {done['received']} readings for "
                                                         f"{done['providers']} providers")

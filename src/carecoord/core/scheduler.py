@@ -1,6 +1,7 @@
 """Daily scheduled work, run by `carecoord worker` (no cron needed).
 
-`SCHEDULE` in settings maps a name to a local time ("HH:MM") and a dotted callable. Each worker checks
+`SCHEDULE` in settings maps a name to a local time ("HH:MM") and a dotted callable, called with the
+time of the check. Each worker checks
 every `CHECK_SECONDS`; once the time has passed today, the first worker to insert the day's
 `ScheduledRun` row runs the callable (which normally enqueues background jobs and returns a short
 outcome). A worker started after the time still runs the day's work once; a day missed entirely
@@ -41,30 +42,27 @@ def due(now: datetime | None = None) -> list[str]:
             if entry.get("at") and name not in done and now.time() >= _at(entry["at"])]
 
 
+def _call(name: str, now: datetime) -> str:
+    """Run one entry's callable with the check's time; a failure is recorded, not raised."""
+    try:
+        return str(import_string(schedule()[name]["call"])(now) or "done")
+    except Exception as exc:  # noqa: BLE001 - record and carry on with the rest
+        log.error("scheduled %s failed: %s", name, type(exc).__name__)
+        return f"failed: {type(exc).__name__}"
+
+
 def run_due(now: datetime | None = None) -> dict[str, str]:
     """Run every due entry this worker wins; returns {name: outcome} for those it ran."""
     now = timezone.localtime(now)
-    ran = {}
-    for name, entry in schedule().items():
-        if entry.get("every"):
-            try:
-                ran[name] = str(import_string(entry["call"])(now) or "done")
-            except Exception as exc:  # noqa: BLE001 - record and carry on with the rest
-                log.error("scheduled %s failed: %s", name, type(exc).__name__)
-                ran[name] = f"failed: {type(exc).__name__}"
+    ran = {name: _call(name, now) for name, entry in schedule().items() if entry.get("every")}
     for name in due(now):
         try:
             with transaction.atomic():
                 row = ScheduledRun.objects.create(name=name, day=now.date())
         except IntegrityError:
             continue  # another worker took it
-        try:
-            outcome = str(import_string(schedule()[name]["call"])() or "done")
-        except Exception as exc:  # noqa: BLE001 - record and carry on with the rest
-            log.error("scheduled %s failed: %s", name, type(exc).__name__)
-            outcome = f"failed: {type(exc).__name__}"
-        ScheduledRun.objects.filter(pk=row.pk).update(outcome=outcome[:300])
-        ran[name] = outcome
+        ran[name] = _call(name, now)
+        ScheduledRun.objects.filter(pk=row.pk).update(outcome=ran[name][:300])
     return ran
 
 

@@ -93,9 +93,8 @@ def produce_due(now=None) -> str:
 
     now = timezone.localtime(now)
     made = 0
-    for entry in SitrepSchedule.objects.filter(at__lte=now.time()).select_related("system"):
-        if SitrepRun.objects.filter(schedule=entry, day=now.date()).exists():
-            continue
+    due = SitrepSchedule.objects.filter(at__lte=now.time()).exclude(runs__day=now.date()).select_related("system")
+    for entry in due:
         path = settings.DATA_DIR / "sitreps" / f"{entry.system.ods_code}-{now:%Y-%m-%d}-{entry.at:%H%M}.pdf"
         try:
             with transaction.atomic():

@@ -101,5 +101,8 @@ def import_fhir(request, bundle: Body[dict]):
         return JsonResponse({"type": "about:blank", "title": "Invalid FHIR Bundle", "status": 400,
                              "detail": str(exc), "errors": [e.as_dict() for e in exc.errors]},
                             status=400, content_type="application/problem+json")
+    from carecoord.validation.tasks import start_run
+
+    start_run(organisation, trigger="import", user=user)  # as after a WLMDS import: validate the updated list
     return {"patients_created": result.patients_created, "pathways_created": result.pathways_created,
             "pathways_updated": result.pathways_updated, "batch": result.batch.pk}

@@ -37,7 +37,7 @@ def start_run(organisation, *, trigger: str, user=None):
                      params={"user_id": getattr(user, "pk", None), "trigger": trigger})
 
 
-def nightly() -> str:
+def nightly(now=None) -> str:
     """The nightly schedule: queue a validation run for every provider that has a list."""
     from carecoord.core.models import Organisation
     from carecoord.waitinglist.models import Pathway
@@ -50,9 +50,9 @@ def nightly() -> str:
     return f"{n} validation runs queued"
 
 
-def chase() -> str:
+def chase(now=None) -> str:
     """Daily: reminders, then letters, for digital validation messages without an answer."""
     from carecoord.validation import digital
 
-    out = digital.chase()
+    out = digital.chase(now=now)
     return f"{out['reminders']} reminders, {out['letters']} letters"

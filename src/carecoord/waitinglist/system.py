@@ -21,20 +21,15 @@ from carecoord.waitinglist.models import Pathway, PathwayStatus
 DUPLICATE_LABEL = "Possible duplicate or transfer"
 
 
-def visible_providers(organisation: Organisation | None) -> list[Organisation]:
-    """The providers whose lists a user acting for `organisation` sees, by name."""
+def visible_providers(organisation: Organisation | None, scope_ids: list[int]) -> list[Organisation]:
+    """The providers whose lists a user acting for `organisation` (patient scope `scope_ids`) sees, by name."""
     if organisation is None:
         return []
-    ids = organisation.patient_scope_ids()
+    ids = scope_ids
     if len(ids) < 2:
         return [organisation]
     has_list = Exists(Pathway.objects.filter(provider_id=OuterRef("pk")))
     return list(Organisation.objects.filter(has_list, pk__in=ids).order_by("name"))
-
-
-def is_system_view(organisation: Organisation | None) -> bool:
-    """True when the user sees more than one provider's list (an ICB or hub with grants)."""
-    return organisation is not None and len(organisation.patient_scope_ids()) > 1
 
 
 @dataclass(frozen=True)
@@ -80,9 +75,10 @@ class DuplicateSummary:
         return self.groups[:10]
 
 
-def duplicate_summary(organisation: Organisation | None) -> DuplicateSummary | None:
-    """For a system view: how many patients are possibly duplicated or transferred, and where."""
-    if not is_system_view(organisation):
+def duplicate_summary(scope_ids: list[int]) -> DuplicateSummary | None:
+    """For a system view (several organisations in scope): how many patients are possibly duplicated or
+    transferred, and where."""
+    if len(scope_ids) < 2:
         return None
-    groups = duplicate_groups(organisation.patient_scope_ids())
+    groups = duplicate_groups(scope_ids)
     return DuplicateSummary(sum(g.patients for g in groups), groups)

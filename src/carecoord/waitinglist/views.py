@@ -33,25 +33,31 @@ EXPORT_COLUMNS = ["ppid", "ppid_issuer", "provider", "tfc", "list_type", "rtt_st
                   "priority", "queue_date", "tci_date", "consultant_code", "intended_procedure"]
 
 
-def _query(request) -> tuple[PtlFilterForm, PtlQuery]:
-    form = PtlFilterForm(request.GET or None, providers=system.visible_providers(request.organisation))
+def _scope(request) -> list[int]:
+    """The organisations whose patients the user sees (one grants query; pass it on, do not re-ask)."""
+    return request.organisation.patient_scope_ids() if request.organisation else []
+
+
+def _query(request, scope: list[int]) -> tuple[PtlFilterForm, PtlQuery]:
+    form = PtlFilterForm(request.GET or None, providers=system.visible_providers(request.organisation, scope))
     if request.GET and form.is_valid():
         return form, PtlQuery.from_form(form)
     return form, PtlQuery()
 
 
-def _ptl_queryset(request, query: PtlQuery):
+def _ptl_queryset(request, query: PtlQuery, scope: list[int]):
     qs = scoped_pathways(request.organisation).ptl().select_related("provider")
-    return query.apply(qs, request.organisation.patient_scope_ids() if request.organisation else [])
+    return query.apply(qs, scope)
 
 
 @permission_required("waitinglist.view_ptl")
 def ptl(request):
-    form, query = _query(request)
-    qs = _ptl_queryset(request, query) if form.is_valid() or not request.GET else scoped_pathways(None)
+    scope = _scope(request)
+    form, query = _query(request, scope)
+    qs = _ptl_queryset(request, query, scope) if form.is_valid() or not request.GET else scoped_pathways(None)
     paginator = EstimatingPaginator(qs, PAGE_SIZE)
     page = paginator.get_page(query.page)
-    dupes = possible_duplicates(page.object_list, request.organisation.patient_scope_ids())
+    dupes = possible_duplicates(page.object_list, scope)
     rows = [PathwayRow(p, query.census, p.pk in dupes) for p in page.object_list]
     saved = request.user.saved_ptl_views.filter(organisation=request.organisation).order_by("name")
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
@@ -60,19 +66,18 @@ def ptl(request):
         "page_title": "Patient tracking list", "form": form, "query": query, "rows": rows, "page": page,
         "paginator": paginator, "bands": BANDS, "sorts": SORTS, "saved_views": saved,
         "export_qs": query.querystring(page=1), "save_form": SavedViewForm(initial={"query": query.querystring()}),
-        "system_view": system.is_system_view(request.organisation),
+        "system_view": len(scope) > 1,
         # The where-are-they summary is one GROUP BY over the whole system: only when asked for.
-        "duplicates": system.duplicate_summary(request.organisation) if query.duplicates == "only" else None,
+        "duplicates": system.duplicate_summary(scope) if query.duplicates == "only" else None,
         "duplicate_label": system.DUPLICATE_LABEL,
     })
 
 
-def _export_rows(request, query: PtlQuery, limit: int = 1_000_000):
+def _export_rows(request, query: PtlQuery, scope: list[int], limit: int = 1_000_000):
     """Rows of EXPORT_COLUMNS; a system view (several providers) adds `possible_duplicate`."""
     from django.db.models import Exists, Value
 
-    scope = request.organisation.patient_scope_ids()
-    qs = _ptl_queryset(request, query).annotate(
+    qs = _ptl_queryset(request, query, scope).annotate(
         dup=Exists(elsewhere(scope)) if len(scope) > 1 else Value(False)).values_list(
         "ppid", "ppid_issuer", "provider__ods_code", "tfc", "list_type", "rtt_start", "clinical_priority",
         "queue_date", "tci_date", "consultant_code", "intended_procedure", "clock_state", "dup")
@@ -89,12 +94,13 @@ def _export_rows(request, query: PtlQuery, limit: int = 1_000_000):
 def ptl_export(request, fmt: str):
     if fmt not in ("csv", "xlsx"):
         raise Http404("export as csv or xlsx")
-    form, query = _query(request)
+    scope = _scope(request)
+    form, query = _query(request, scope)
     if request.GET and not form.is_valid():
         return HttpResponse("Invalid filters: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()),
                             status=400, content_type="text/plain")
-    rows = list(_export_rows(request, query))
-    columns = EXPORT_COLUMNS + (["possible_duplicate"] if system.is_system_view(request.organisation) else [])
+    rows = list(_export_rows(request, query, scope))
+    columns = EXPORT_COLUMNS + (["possible_duplicate"] if len(scope) > 1 else [])
     Auditor.from_request(request).event(AuditLog.Action.EXPORT, "waitinglist.ptl", object_id=request.organisation.pk,
                                         summary=f"PTL export {fmt}: {len(rows)} rows")
     name = f"ptl-{request.organisation.ods_code}-{query.census.isoformat()}"

@@ -13,12 +13,12 @@ pytestmark = pytest.mark.django_db
 CALLS = []
 
 
-def record():
-    CALLS.append(1)
+def record(now):
+    CALLS.append(now)
     return "recorded"
 
 
-def boom():
+def boom(now):
     raise RuntimeError("no")
 
 
