@@ -1,13 +1,20 @@
-"""SCC ingest: readings per second through `POST /api/v1/coordination/readings`.
+"""SCC ingest: readings per second through `POST /api/v1/coordination/readings`, scored.
 
 200 providers in one system, 40 metrics each (the edition's parameters plus local metrics), one
 batch per provider per reading time, posted with each provider's own token through the full Django
-stack (in-process WSGI client: routing, token check, validation, upsert, OPEL rescoring of the
-provider and the system, audit). Baseline in the same run: COPY of the same readings straight into
-the table. The bench organisations are kept (the audit log refers to them); their readings and
-scores are deleted afterwards.
+stack (in-process WSGI client: routing, token check, validation, upsert, queueing, audit) by
+`--clients` processes side by side, as a server's worker processes would take them (2 on 2 cores).
+Each process runs its OPEL scorer thread as the server does. The clock stops only when every
+provider and the system are scored at every reading time (the queue is empty and the system score
+counts all 200 providers), so the figure is readings ingested *and scored* per second.
 
-    python -m bench.scc_ingest [--times N]
+Before the clock starts, a day of earlier readings is loaded (`--history-hours`), so the scorer's
+queries run against a table of steady-state size rather than an empty one.
+
+Baseline in the same run: COPY of the same readings straight into the table. The bench organisations
+are kept (the audit log refers to them); their readings and scores are deleted afterwards.
+
+    python -m bench.scc_ingest [--times N] [--clients N] [--history-hours H]
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing as mp
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -22,19 +30,88 @@ from bench import _django
 from bench._harness import peak_rss_mb, timer, write_result
 
 PROVIDERS, METRICS = 200, 40
+START = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)
+
+
+def _post(tokens: list[str], keys: list[str], times: int, seed: int, go, out) -> None:
+    """One server process: post each of its providers' batches for every reading time, then finish
+    its scorer's work (as a server that keeps running would, a moment later)."""
+    try:
+        _django.setup()
+        out.put(_post_all(tokens, keys, times, seed, go))
+    except BaseException as exc:  # noqa: BLE001 - report to the parent instead of leaving it waiting
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def _post_all(tokens, keys, times, seed, go) -> list[float]:
+    import numpy as np
+    from django.test import Client
+
+    from carecoord.coordination import scorer
+
+    rng = np.random.default_rng(seed)
+    client = Client(SERVER_NAME="localhost")
+    client.get("/")  # warm the URL resolver and middleware outside the clock
+    latencies = []
+    go.wait()
+    cpu0 = time.process_time()
+    for k in range(times):
+        at = (START + timedelta(minutes=15 * k)).isoformat()
+        for token in tokens:
+            body = {"readings": [{"metric": m, "time": at, "value": float(v)}
+                                 for m, v in zip(keys, rng.uniform(0, 100, len(keys)), strict=True)]}
+            t0 = time.perf_counter()
+            r = client.post("/api/v1/coordination/readings", data=json.dumps(body), content_type="application/json",
+                            headers={"Authorization": f"Bearer {token}"})
+            latencies.append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.content
+    scorer.shutdown()  # the scorer thread finishes what it claimed
+    scorer.flush()
+    return latencies, time.process_time() - cpu0
+
+
+def _copy(rows, columns: str) -> float:
+    from django.db import connection
+
+    buf = io.StringIO()
+    for r in rows:
+        buf.write(",".join(str(v) for v in r) + "\n")
+    with timer() as t, connection.cursor() as cur:
+        with cur.cursor.copy(f"COPY coordination_reading ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(buf.getvalue())
+    return t.seconds
+
+
+def _postgres_cpu() -> float | None:
+    """CPU seconds used so far by the local database server and its ended backends (None if remote)."""
+    import os
+
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            backend = cur.fetchone()[0]
+        with open(f"/proc/{backend}/stat") as fh:
+            postmaster = int(fh.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{postmaster}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--times", type=int, default=3, help="reading times (15 minutes apart)")
+    ap.add_argument("--times", type=int, default=8, help="reading times (15 minutes apart)")
+    ap.add_argument("--clients", type=int, default=2, help="posting processes (server workers)")
+    ap.add_argument("--history-hours", type=int, default=24, help="earlier readings loaded first")
     args = ap.parse_args()
     _django.setup()
-    import numpy as np
-    from django.db import connection
-    from django.test import Client
+    from django.db import connection, connections
 
     from carecoord.coordination import opel
-    from carecoord.coordination.models import OpelScore, Reading
+    from carecoord.coordination.models import OpelScore, Reading, ScoreQueue
     from carecoord.core.models import ApiToken, Organisation, OrganisationKind, Role, User
     from carecoord.core.services.api_tokens import issue
 
@@ -50,47 +127,63 @@ def main() -> None:
         tokens.append(issue(name="bench", organisation=org, roles=[Role.ORG_ADMIN], created_by=admin)[1])
     ed = opel.load_edition(opel.available_editions()[-1]["name"])
     keys = [p.key for p in ed.parameters] + [f"local_metric_{k}" for k in range(METRICS - len(ed.parameters))]
-    rng = np.random.default_rng(1)
-    start = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)
-    client = Client(SERVER_NAME="localhost")
-    latencies = []
-    with timer() as t:
-        for k in range(args.times):
-            at = (start + timedelta(minutes=15 * k)).isoformat()
-            for token in tokens:
-                body = {"readings": [{"metric": m, "time": at, "value": float(v)}
-                                     for m, v in zip(keys, rng.uniform(0, 100, len(keys)), strict=True)]}
-                t0 = time.perf_counter()
-                r = client.post("/api/v1/coordination/readings", data=json.dumps(body), content_type="application/json",
-                                headers={"Authorization": f"Bearer {token}"})
-                latencies.append(time.perf_counter() - t0)
-                assert r.status_code == 200, r.content
-    n = PROVIDERS * len(keys) * args.times
     Reading.objects.filter(organisation__in=orgs).delete()
     OpelScore.objects.filter(organisation__in=[*orgs, icb]).delete()
+    ScoreQueue.objects.all().delete()
+    history = [(o.pk, m, (START - timedelta(minutes=15 * k)).isoformat(), 50.0, "bench", START.isoformat())
+               for k in range(1, args.history_hours * 4 + 1) for o in orgs for m in keys]
+    _copy(history, "organisation_id, metric, at, value, source, received_at")
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE coordination_reading")
+    connections.close_all()  # the posting processes open their own
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter each, as a server's workers (fork would inherit locks)
+    go, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_post, args=(tokens[c::args.clients], keys, args.times, c, go, out))
+             for c in range(args.clients)]
+    for p in procs:
+        p.start()
+    time.sleep(8)  # let each process start Django and its client
+    times = [START + timedelta(minutes=15 * k) for k in range(args.times)]
+    db_cpu0 = _postgres_cpu()
+    connections.close_all()
+    with timer() as t:
+        go.set()
+        results = [out.get(timeout=600) for _ in procs]
+        failed = [r for r in results if isinstance(r, str)]
+        if failed:
+            raise SystemExit(f"a posting process failed: {failed[0]}")
+        latencies = [x for r, _ in results for x in r]
+        for p in procs:
+            p.join()
+        assert not ScoreQueue.objects.exists(), "the posting processes left readings unscored"
+    db_cpu1 = _postgres_cpu()
+    provider_scores = OpelScore.objects.filter(organisation__in=orgs, at__in=times).count()
+    system = {s.at: s.explanation["providers_scored"] for s in OpelScore.objects.filter(organisation=icb)}
+    assert provider_scores == PROVIDERS * args.times, provider_scores
+    assert all(system.get(at) == PROVIDERS for at in times), system
+    n = PROVIDERS * len(keys) * args.times
+    Reading.objects.filter(organisation__in=orgs, at__gte=START).delete()
+    OpelScore.objects.filter(organisation__in=[*orgs, icb]).delete()
     # Baseline: COPY of the same number of rows into the table
-    buf = io.StringIO()
-    for k in range(args.times):
-        at = (start + timedelta(minutes=15 * k)).isoformat()
-        for org in orgs:
-            for m in keys:
-                buf.write(f"{org.pk},{m},{at},1.0,bench,{at}\n")
-    with timer() as tb, connection.cursor() as cur:
-        with cur.cursor.copy("COPY coordination_reading (organisation_id, metric, at, value, source, received_at) "
-                             "FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(buf.getvalue())
+    copy_seconds = _copy([(o.pk, m, at.isoformat(), 1.0, "bench", at.isoformat()) for at in times for o in orgs
+                          for m in keys], "organisation_id, metric, at, value, source, received_at")
     Reading.objects.filter(organisation__in=orgs).delete()
     lat = sorted(latencies)
     figures = {
         "providers": PROVIDERS, "metrics": len(keys), "reading_times": args.times, "readings": n,
+        "clients": args.clients, "history_rows": len(history),
         "seconds": round(t.seconds, 2), "readings_per_second": round(n / t.seconds),
         "batch_p50_ms": round(lat[len(lat) // 2] * 1000, 1), "batch_p95_ms": round(lat[int(len(lat) * 0.95)] * 1000, 1),
-        "baseline_copy_seconds": round(tb.seconds, 3), "baseline_copy_rows_per_second": round(n / tb.seconds),
-        "ratio_vs_copy": round(t.seconds / tb.seconds, 1), "peak_rss_mb": peak_rss_mb(),
+        "baseline_copy_seconds": round(copy_seconds, 3), "baseline_copy_rows_per_second": round(n / copy_seconds),
+        "ratio_vs_copy": round(t.seconds / copy_seconds, 1), "peak_rss_mb": peak_rss_mb(),
+        "server_cpu_seconds": round(sum(c for _, c in results), 2),
+        "database_cpu_seconds": round(db_cpu1 - db_cpu0, 2) if db_cpu0 is not None and db_cpu1 is not None else None,
     }
     write_result("scc_ingest", figures, targets={"readings_per_second": 10_000},
-                 notes="One batch of 40 readings per provider per reading time, each rescoring the provider and "
-                       "its system, through the in-process WSGI client (no network).")
+                 notes=f"One batch of 40 readings per provider per reading time from {args.clients} posting "
+                       "processes through the in-process WSGI client (no network); the clock stops when every "
+                       "provider and the system are scored at every reading time.")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 A real HTTP server (Django's threaded WSGI server) serves the app; an SSE client holds the board's
 stream open (`/coordination/stream/`, exactly what the browser's EventSource does). Each round posts
-one provider's readings through `POST /api/v1/coordination/readings` (token, ingest, OPEL rescoring),
+one provider's readings through `POST /api/v1/coordination/readings` (token, ingest; the server's scorer
+thread rescores OPEL),
 waits for the stream's `change` event, then fetches the board fragment (what htmx swaps in) and checks
 the new value is in it. Latency = post start to fragment received. Baseline in the same run: the
 API post's own round trip. The stream checks for changes every `SCC_STREAM_INTERVAL` seconds (0.5).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
 from carecoord.coordination import services
@@ -38,14 +38,15 @@ class ReadingsOut(Schema):
     received: int
     changed: int
     unchanged: int
-    scored: int
+    queued: int = Field(description="reading times queued for OPEL rescoring (those with a new or changed value)")
 
 
 @router.post("/readings", response={200: ReadingsOut},
              summary="Post a batch of operational readings for your organisation",
              description="Body: {\"provider\": ODS (optional; must be the token's organisation), \"readings\": "
                          "[{\"metric\", \"time\" (ISO 8601 with offset), \"value\"}]}. Idempotent: the same "
-                         "provider, metric and time replaces the earlier value. All-or-nothing: one bad item "
+                         "provider, metric and time replaces the earlier value; each reading time with a new or changed "
+                         "value is rescored (OPEL, alerts) within a second, off the request. All-or-nothing: one bad item "
                          "refuses the batch with a 400 naming every bad item by index and field.")
 def post_readings(request, body: ReadingsIn):
     org = _poster(request, body.provider)

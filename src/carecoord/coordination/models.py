@@ -15,7 +15,8 @@ from carecoord.core.models import Organisation
 
 
 class Reading(models.Model):
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="readings")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="readings",
+                                     db_index=False)  # the unique constraint below leads with it
     metric = models.CharField(max_length=64)
     at = models.DateTimeField()
     value = models.FloatField()
@@ -30,7 +31,8 @@ class Reading(models.Model):
 class OpelScore(models.Model):
     """One organisation's (provider's or system's) OPEL score at one reading time."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="opel_scores")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="opel_scores",
+                                     db_index=False)  # the unique constraint below leads with it
     at = models.DateTimeField()
     edition = models.CharField(max_length=80)
     is_system = models.BooleanField(default=False)
@@ -43,6 +45,23 @@ class OpelScore(models.Model):
         constraints = [models.UniqueConstraint(fields=["organisation", "at", "edition"], name="one_score_per_time")]
         indexes = [models.Index(fields=["organisation", "-at"], name="opel_latest")]
         ordering = ["-at"]
+
+
+class ScoreQueue(models.Model):
+    """A provider whose readings at `at` changed and whose OPEL score there is due (see `scorer`).
+
+    Ingest inserts a row in the statement that stores the readings; the scorer claims rows (setting
+    `claimed_at`), scores them in bulk and deletes them. A new post for a claimed row clears the claim,
+    so the row stays and is scored again; a claim older than a minute (its scorer died) is taken over."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+",
+                                     db_index=False)  # the unique constraint below leads with it
+    at = models.DateTimeField()
+    queued_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "at"], name="one_score_due_per_time")]
 
 
 class AlertRule(models.Model):
@@ -87,7 +106,8 @@ class Alert(models.Model):
 class AmbulanceHandover(models.Model):
     """One ambulance arrival at a provider's ED (event feed; the provider's own id, no patient details)."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="ambulance_handovers")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="ambulance_handovers",
+                                     db_index=False)  # the unique constraint below leads with it
     external_id = models.CharField(max_length=64)
     arrived_at = models.DateTimeField()
     handed_over_at = models.DateTimeField(null=True, blank=True)
@@ -101,7 +121,8 @@ class AmbulanceHandover(models.Model):
 class EdAttendance(models.Model):
     """One ED attendance: arrival and departure (admitted, transferred or discharged), no patient details."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="ed_attendances")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="ed_attendances",
+                                     db_index=False)  # the unique constraint below leads with it
     external_id = models.CharField(max_length=64)
     arrived_at = models.DateTimeField()
     departed_at = models.DateTimeField(null=True, blank=True)
@@ -115,7 +136,8 @@ class EdAttendance(models.Model):
 class BedState(models.Model):
     """General and acute beds at a moment: open, occupied, escalation beds open."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="bed_states")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="bed_states",
+                                     db_index=False)  # the unique constraint below leads with it
     at = models.DateTimeField()
     ga_beds_open = models.PositiveIntegerField()
     ga_beds_occupied = models.PositiveIntegerField()

@@ -699,6 +699,34 @@ class ReadingIndex:
                   for prov, metric, ts, vals in grouped.iter_rows()}
         return cls(series, providers, sorted(df.get_column("t").unique().to_list()), unknown)
 
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, datetime, float]],
+                  edition: Edition | Mapping | str | Path) -> ReadingIndex:
+        """The same index from (provider, metric, aware datetime, value) rows, unique per (provider,
+        metric, time), as a database query returns them: no DataFrame, for scoring a few thousand
+        readings many times a second."""
+        ed = load_edition(edition)
+        known = {p.key for p in ed.parameters}
+        grouped: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        providers, times, unknown = set(), set(), set()
+        for prov, metric, at, value in rows:
+            if value is None or math.isnan(value):
+                continue
+            ts = _aware(at, ed.tz).timestamp()
+            providers.add(prov)
+            times.add(ts)
+            if metric in known:
+                grouped.setdefault((prov, metric), []).append((ts, value))
+            else:
+                unknown.add(metric)
+        series = {}
+        for key, pairs in grouped.items():
+            pairs.sort()
+            ts = [t for t, _ in pairs]
+            vals = [v for _, v in pairs]
+            series[key] = (ts, vals, list(accumulate(vals, initial=0.0)))
+        return cls(series, sorted(providers), sorted(times), sorted(unknown))
+
 
 def score_at(edition: Edition | Mapping | str | Path, index: ReadingIndex, at: datetime | str | float, *,
              systems: Mapping[str, str] | None = None, weights: Mapping[str, float] | None = None,

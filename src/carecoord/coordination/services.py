@@ -1,5 +1,6 @@
-"""SCC services: ingest readings (idempotent upsert), rescore OPEL for the providers and the system,
-and the board's state. The scoring itself is the pure kernel `coordination.opel`."""
+"""SCC services: ingest readings (idempotent upsert, queued for the OPEL scorer in `scorer`), the
+system's score from its providers' scores, alerts, and the board's state. The scoring itself is the
+pure kernel `coordination.opel`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import polars as pl
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -20,7 +20,6 @@ from carecoord.coordination.models import OpelScore, Reading
 from carecoord.core.models import PROVIDER_KINDS, Organisation
 
 HISTORY = timedelta(days=2)
-SYSTEM_DEBOUNCE = timedelta(seconds=1)  # enough for since-midnight cumulative and yesterday's-figure parameters
 
 
 class ReadingError(ValueError):
@@ -84,48 +83,52 @@ def clean(items: list[dict]) -> list[Item]:
     return out
 
 
-def ingest(organisation: Organisation, items: list[dict], *, source: str = "api", rescore_now: bool = True) -> dict:
+def ingest(organisation: Organisation, items: list[dict], *, source: str = "api") -> dict:
     """Upsert a batch of readings for one provider (all-or-nothing); a repeated (metric, time)
-    replaces the earlier value. Then rescore the provider and its system at the latest time sent."""
+    replaces the earlier value. Each reading time with a new or changed value is queued for the
+    OPEL scorer (`coordination.scorer`) in the same statement; the scorer rescores the provider and
+    its system there and raises alerts."""
+    import psycopg
+
+    from carecoord.coordination import scorer
+
     rows = clean(items)
-    now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cur:
-        # One statement: the batch arrives as three arrays (no temporary table round trips).
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:  # server-side parameters: the arrays are not quoted in Python
+        # One statement, atomic on its own: the batch arrives as three arrays, and the reading times
+        # whose values changed are queued in the same statement (one round trip, no transaction block).
         cur.execute("""
-            INSERT INTO coordination_reading (organisation_id, metric, at, value, source, received_at)
-            SELECT DISTINCT ON (b.metric, b.at) %s, b.metric, b.at, b.value, %s, %s
-            FROM unnest(%s::varchar[], %s::timestamptz[], %s::float8[]) AS b(metric, at, value)
-            ON CONFLICT (organisation_id, metric, at) DO UPDATE SET value = EXCLUDED.value,
-                source = EXCLUDED.source, received_at = EXCLUDED.received_at
-            WHERE coordination_reading.value IS DISTINCT FROM EXCLUDED.value""",
-                    [organisation.pk, source, now, [r.metric for r in rows], [r.at for r in rows],
-                     [r.value for r in rows]])
-        changed = cur.rowcount
-    latest = max(r.at for r in rows)
-    scores = rescore(organisation.parent or organisation, latest, only=[organisation]) if rescore_now else []
-    raised = evaluate_alerts(organisation, rows, scores)
-    return {"received": len(rows), "changed": changed, "unchanged": len(rows) - changed, "scored": len(scores),
-            "alerts": len(raised)}
+            WITH stored AS (
+                INSERT INTO coordination_reading (organisation_id, metric, at, value, source, received_at)
+                SELECT DISTINCT ON (b.metric, b.at) %(org)s, b.metric, b.at, b.value, %(source)s, %(now)s
+                FROM unnest(%(metrics)s::varchar[], %(times)s::timestamptz[], %(values)s::float8[])
+                    AS b(metric, at, value)
+                ON CONFLICT (organisation_id, metric, at) DO UPDATE SET value = EXCLUDED.value,
+                    source = EXCLUDED.source, received_at = EXCLUDED.received_at
+                WHERE coordination_reading.value IS DISTINCT FROM EXCLUDED.value
+                RETURNING at),
+            queued AS (
+                INSERT INTO coordination_scorequeue (organisation_id, at, queued_at, claimed_at)
+                SELECT DISTINCT %(org)s, at, %(now)s, NULL::timestamptz FROM stored
+                ON CONFLICT (organisation_id, at) DO UPDATE SET queued_at = EXCLUDED.queued_at, claimed_at = NULL
+                RETURNING 1)
+            SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM queued)""",
+                    {"org": organisation.pk, "source": source, "now": timezone.now(),
+                     "metrics": [r.metric for r in rows], "times": [r.at for r in rows],
+                     "values": [r.value for r in rows]})
+        changed, queued = cur.fetchone()
+        if queued:
+            scorer.after_ingest()
+    return {"received": len(rows), "changed": changed, "unchanged": len(rows) - changed, "queued": queued}
 
 
-def evaluate_alerts(provider: Organisation, rows: list[Item], scores: list[OpelScore]) -> list:
-    """Raise an alert for each active rule a new reading (or the provider's new OPEL level) breaches,
-    unless one is already open for that rule and provider; send it through the notifier."""
-    from carecoord.coordination.models import Alert, AlertRule
+def evaluate_alerts(provider: Organisation, latest: dict[str, tuple[datetime, float]], rules: list) -> list:
+    """Raise an alert for each of `rules` that the provider's latest values (`latest`: metric ->
+    (time, value), with "opel_level" for its new OPEL level) breach, unless one is already open for
+    that rule and provider; send it through the notifier."""
+    from carecoord.coordination.models import Alert
     from carecoord.core.notify import Channel, Message, get_notifier
 
-    system = provider.parent or provider
-    rules = list(AlertRule.objects.filter(system=system, active=True).filter(
-        models.Q(provider__isnull=True) | models.Q(provider=provider)))
-    if not rules:
-        return []
-    latest: dict[str, tuple[datetime, float]] = {}
-    for r in rows:
-        if r.metric not in latest or r.at > latest[r.metric][0]:
-            latest[r.metric] = (r.at, r.value)
-    for s in scores:
-        if s.organisation_id == provider.pk and s.level is not None:
-            latest["opel_level"] = (s.at, float(s.level))
     raised = []
     for rule in rules:
         if rule.metric not in latest:
@@ -162,55 +165,11 @@ def providers_of(system: Organisation) -> list[Organisation]:
     return kids or ([system] if system.kind in PROVIDER_KINDS else [])
 
 
-def rescore(system: Organisation, at: datetime, *, only: list[Organisation] | None = None) -> list[OpelScore]:
-    """Score the providers of `system` at `at` (or just `only`, the ones whose readings changed), then
-    the system from every provider's latest score at or before `at`. Scores replace any earlier score
-    for that time and edition."""
-    provs = None
-    if only is not None and all(o.parent_id == system.pk or o.pk == system.pk for o in only):
-        targets = [o for o in only if o.kind in PROVIDER_KINDS]  # no need to list the whole system here
-    else:
-        provs = providers_of(system)
-        targets = [p for p in provs if only is None or p.pk in {o.pk for o in only}]
-    if not targets:
-        return []
-    ed_name = edition_name()
-    ed = edition(ed_name)
-    codes = {p.pk: p.ods_code for p in targets}
-    readings = list(Reading.objects.filter(organisation_id__in=codes, at__gt=at - HISTORY, at__lte=at,
-                                           metric__in=[p.key for p in ed.parameters])  # only what is scored
-                    .values_list("organisation_id", "metric", "at", "value"))
-    table = pl.DataFrame([(codes[o], m, t.isoformat(), v) for o, m, t, v in readings],
-                         schema={"provider": pl.Utf8, "metric": pl.Utf8, "time": pl.Utf8, "value": pl.Float64},
-                         orient="row")
-    index = opel.ReadingIndex.from_table(table, ed)
-    result = opel.score_at(ed, index, at, systems={c: system.ods_code for c in codes.values()}, explain=True)
-    by_code = {p.ods_code: p for p in targets}
-    now = timezone.now()
-    with transaction.atomic():
-        # One INSERT ... ON CONFLICT for the providers' scores (they replace any earlier score for the time).
-        stored = OpelScore.objects.bulk_create(
-            [OpelScore(organisation=by_code[code], at=at, edition=ed_name, is_system=False, score=res.get("score"),
-                       level=res.get("level"), explanation=res, computed_at=now)
-             for code, res in result["providers"].items()],
-            update_conflicts=True, unique_fields=["organisation", "at", "edition"],
-            update_fields=["is_system", "score", "level", "explanation", "computed_at"])
-        if system.kind not in PROVIDER_KINDS:
-            recent = OpelScore.objects.filter(organisation=system, at=at, edition=ed_name,
-                                              computed_at__gt=now - SYSTEM_DEBOUNCE).exists()
-            if not recent:  # a burst of providers' posts rescores the system about once a second
-                stored.append(rescore_system(system, at, provs=provs))
-    from carecoord.coordination.signals import opel_scored
-
-    opel_scored.send(sender=OpelScore, system=system, scores=stored)
-    return stored
-
-
-def rescore_system(system: Organisation, at: datetime, *, provs: list[Organisation] | None = None) -> OpelScore:
+def rescore_system(system: Organisation, at: datetime) -> OpelScore:
     """Combine every provider's latest score at or before `at` into the system's score."""
-    provs = provs if provs is not None else providers_of(system)
     ed_name = edition_name()
-    rows = (OpelScore.objects.filter(organisation__in=provs, is_system=False, edition=ed_name, at__lte=at)
+    rows = (OpelScore.objects.filter(organisation__parent=system, organisation__kind__in=PROVIDER_KINDS,
+                                     is_system=False, edition=ed_name, at__lte=at)
             .order_by("organisation_id", "-at").distinct("organisation_id")
             .annotate(summary=RawSQL("explanation - 'parameters'", []))  # the per-parameter detail is not needed
             .values_list("organisation__ods_code", "summary"))
@@ -266,13 +225,6 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
             changes.append((p, prev, current.level))
         states.append(ProviderState(p, current, prev, latest, [(s.at, s.level) for s in reversed(scores)]))
     system_score = OpelScore.objects.filter(organisation=system, is_system=True, at__lte=at).order_by("-at").first()
-    newest = max((st.score for st in states if st.score), key=lambda s: s.computed_at, default=None)
-    if newest and system.kind not in PROVIDER_KINDS and (
-            system_score is None or system_score.at < newest.at or system_score.computed_at < newest.computed_at):
-        system_score = rescore_system(system, newest.at, provs=provs)  # catch up after a debounced burst
-        from carecoord.coordination.signals import opel_scored
-
-        opel_scored.send(sender=OpelScore, system=system, scores=[system_score])
     from carecoord.coordination.models import Alert
 
     alerts = list(Alert.objects.filter(rule__system=system, acknowledged_at__isnull=True)

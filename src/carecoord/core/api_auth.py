@@ -43,10 +43,12 @@ class TokenAuth(HttpBearer):
         if not token.startswith("cc_") or token.count("_") < 2:
             return None
         prefix = token.split("_")[1]
-        row = ApiToken.objects.live().select_related("organisation").filter(prefix=prefix).first()
-        if row is None or not hmac.compare_digest(row.key_hash, ApiToken.hash_key(token)):
-            return None
+        row = next(iter(ApiToken.objects.select_related("organisation").filter(prefix=prefix)), None)  # unique
         now = timezone.now()
+        if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+            return None
+        if not hmac.compare_digest(row.key_hash, ApiToken.hash_key(token)):
+            return None
         if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:  # a feed posts every few seconds
             ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
         principal = ApiPrincipal(row)

@@ -285,7 +285,8 @@ class AuditLog(models.Model):
         LOGIN_FAILED = "login_failed"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+",
+                              db_index=False)  # the (actor, at) index serves it
     system_job = models.CharField(max_length=100, blank=True)
     action = models.CharField(max_length=16, choices=Action.choices)
     object_type = models.CharField(max_length=100)
@@ -309,12 +310,6 @@ class AuditLog(models.Model):
 # ---------------------------------------------------------------- API tokens
 
 
-class ApiTokenQuerySet(models.QuerySet):
-    def live(self):
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-
-
 class ApiToken(TimestampedModel):
     """A bearer token for a provider's system or a system client. Only its SHA-256 is stored."""
 
@@ -331,7 +326,6 @@ class ApiToken(TimestampedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ApiTokenQuerySet.as_manager()
 
     @staticmethod
     def hash_key(key: str) -> str:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.utils import timezone
 
+from carecoord.coordination import scorer
 from carecoord.coordination import services as scc
 from carecoord.core.models import PROVIDER_KINDS, Organisation, OrganisationKind
 
@@ -96,6 +97,7 @@ def write_at(at: datetime, rng: np.random.Generator) -> int:
                 vals = {k: v for k, v in vals.items() if k not in EVENT_METRICS}
             scc.ingest(p, [{"metric": k, "time": at.isoformat(), "value": v} for k, v in vals.items()], source="synth")
             n += len(vals)
+    scorer.flush()  # score this reading time for every provider at once, before the script moves on
     return n
 
 

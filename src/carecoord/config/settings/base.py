@@ -205,6 +205,10 @@ SCHEDULE = {
 # the reference gives no national figure).
 VALIDATION_TASK_TARGET_DAYS = {"validation": 10, "booking": 5, "clinical": 14, "data_quality": 10}
 
+# SCC readings are OPEL-scored off the request path by a scorer thread in each process ("background"),
+# or before the ingest returns ("inline"; tests). See coordination/scorer.py.
+CARECOORD_SCC_SCORING = os.environ.get("CARECOORD_SCC_SCORING", "background")
+
 NINJA_PAGINATION_PER_PAGE = 50
 
 LOGGING = {

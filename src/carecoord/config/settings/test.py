@@ -26,3 +26,4 @@ STORAGES = {
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 SCC_STREAM_SECONDS = 2  # a board stream in a test ends quickly
+CARECOORD_SCC_SCORING = "inline"  # scores are there when ingest returns (like the immediate task backend)

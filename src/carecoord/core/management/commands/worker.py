@@ -1,5 +1,6 @@
 """`carecoord worker`: the django-tasks database worker, a heartbeat for `carecoord check`, and the daily
-schedule (`core.scheduler`: nightly validation runs, digital validation reminders and letters)."""
+schedule (`core.scheduler`: nightly validation runs, digital validation reminders and letters), and an
+OPEL scorer sweeping the queue (`coordination.scorer`)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ class Command(DbWorkerCommand):
             from carecoord.core import scheduler
 
             threading.Thread(target=scheduler.loop, args=(stop,), daemon=True).start()
+        from carecoord.coordination import scorer
+
+        scorer.run_in_background(stop)  # sweeps the OPEL score queue (web processes score their own posts)
         try:
             super().handle(*args, **options)
         finally:

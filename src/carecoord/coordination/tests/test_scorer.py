@@ -1,0 +1,107 @@
+"""The OPEL scorer: queued on ingest, scored in bulk off the request, exactly as the kernel scores
+the full history; claims survive a post arriving mid-scoring and a scorer that died."""
+
+import json
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from carecoord.coordination import opel, scorer, services
+from carecoord.coordination.models import OpelScore, ScoreQueue
+from carecoord.coordination.tests.test_opel import mini
+
+AT = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+
+
+def readings(at=AT, handover=45.0):
+    return [{"metric": "ambulance_handover_mean_minutes", "time": at.isoformat(), "value": handover},
+            {"metric": "ed_4h_performance_pct", "time": at.isoformat(), "value": 62}]
+
+
+@pytest.mark.django_db
+def test_scores_from_the_database_equal_the_kernel_on_the_full_history(settings, trust, icb):
+    """Two days of 15-minute readings with gaps, across midnight, for every aggregation kind (snapshot,
+    since midnight, last-hour sums, yesterday's figure): the scorer reads only what the kernel needs,
+    so each stored explanation must equal the kernel's on the whole table."""
+    path = Path(tempfile.mkdtemp(prefix="ed")) / "mini.json"  # short: the setting is stored as the edition's name
+    path.write_text(json.dumps(mini()))
+    settings.CARECOORD_OPEL_EDITION = str(path)
+    rng = np.random.default_rng(7)
+    start = datetime(2026, 1, 10, 0, 0, tzinfo=UTC)
+    items = []
+    for k in range(2 * 96):
+        t = start + timedelta(minutes=15 * k)
+        for metric, hi in (("occ", 100), ("perf", 100), ("arrivals", 12), ("nctr", 20)):
+            if rng.random() < 0.75 and not (metric == "occ" and 30 <= k < 40):  # gaps, and 2.5 h with no occ
+                items.append({"metric": metric, "time": t.isoformat(), "value": float(rng.integers(0, hi))})
+    out = services.ingest(trust, items, source="test")
+    assert out["queued"] > 180 and not ScoreQueue.objects.exists()  # inline mode: scored before returning
+    ed = opel.load_edition(path)
+    index = opel.ReadingIndex.from_table([{"provider": "RAA", "metric": i["metric"], "time": i["time"],
+                                           "value": i["value"]} for i in items], ed)
+    stored = {s.at: s for s in OpelScore.objects.filter(organisation=trust)}
+    assert len(stored) == len({i["time"] for i in items})
+    reasons = set()
+    for at, score in stored.items():
+        expected = opel.score_at(ed, index, at, systems={"RAA": "QAA"}, explain=True)["providers"]["RAA"]
+        assert score.explanation == json.loads(json.dumps(expected)), at
+        reasons |= {(p["reason"] or "fresh").split(":")[0] for p in expected["parameters"]}
+    assert {"fresh", "stale", "no reading in the last hour", "no reading since local midnight (the running total "
+            "resets at midnight)"} <= reasons, reasons  # the awkward cases happened
+    system = OpelScore.objects.get(organisation=icb, at=max(stored))
+    assert system.is_system and system.explanation["providers_scored"] == 1
+
+
+@pytest.mark.django_db
+def test_a_post_during_scoring_keeps_the_row_queued(settings, trust, icb):
+    settings.CARECOORD_SCC_SCORING = "background"  # (inside a test transaction nothing wakes a thread)
+    services.ingest(trust, readings(handover=45))
+    claim, rows = scorer._claim(100)
+    assert len(rows) == 1
+    services.ingest(trust, readings(handover=95))  # arrives while the first value is being scored
+    scorer._release(claim, [i for i, _, _ in rows])
+    assert ScoreQueue.objects.filter(organisation=trust, at=AT, claimed_at__isnull=True).exists()
+    assert scorer.flush() == 1
+    score = OpelScore.objects.get(organisation=trust, at=AT)
+    value = next(p["value"] for p in score.explanation["parameters"] if p["key"] == "ambulance_handover_mean_minutes")
+    assert value == 95 and not ScoreQueue.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_dead_scorers_claim_is_taken_over(settings, trust, icb):
+    settings.CARECOORD_SCC_SCORING = "background"
+    services.ingest(trust, readings())
+    scorer._claim(100)  # a scorer claims, then dies
+    assert scorer.drain_once() == 0  # a fresh claim is left alone
+    ScoreQueue.objects.update(claimed_at=datetime.now(UTC) - scorer.STALE_CLAIM - timedelta(seconds=1))
+    assert scorer.drain_once() == 1
+    assert OpelScore.objects.filter(organisation__in=[trust, icb], at=AT).count() == 2
+
+
+@pytest.mark.django_db
+def test_reposting_the_same_values_queues_nothing(settings, trust):
+    settings.CARECOORD_SCC_SCORING = "background"
+    assert services.ingest(trust, readings())["queued"] == 1
+    scorer.flush()
+    again = services.ingest(trust, readings())
+    assert (again["changed"], again["queued"]) == (0, 0) and not ScoreQueue.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_scorer_scores_a_committed_post_in_a_burst(settings, trust, other_trust, icb):
+    settings.CARECOORD_SCC_SCORING = "background"
+    try:
+        services.ingest(trust, readings())
+        services.ingest(other_trust, readings(handover=90))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (ScoreQueue.objects.exists()
+                                               or OpelScore.objects.filter(at=AT).count() < 3):
+            time.sleep(0.05)
+        system = OpelScore.objects.get(organisation=icb, at=AT)
+        assert system.explanation["providers_scored"] == 2 and not ScoreQueue.objects.exists()
+    finally:
+        scorer.shutdown()
