@@ -233,9 +233,6 @@ class Patient(TimestampedModel):
 
     objects = PatientQuerySet.as_manager()
 
-    class Meta:
-        indexes = [models.Index(fields=["birth_date"])]
-
     def __str__(self) -> str:
         # Never the NHS number or name: __str__ ends up in logs.
         return f"Patient {self.pk}"

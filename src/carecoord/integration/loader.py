@@ -174,12 +174,14 @@ def merge(staging: Staging, *, kind: str, provider_id: int, census: date | None,
             LEFT JOIN core_clinicalpriority cp ON cp.code = s.clinical_priority""", [provider_id])
         cur.execute("ANALYZE wlmds_src")
 
-        # Local patient identifiers at the provider.
+        # Local patient identifiers at the provider (a plain INSERT when the provider has none yet).
+        cur.execute("SELECT EXISTS (SELECT 1 FROM core_patientidentifier WHERE organisation_id = %s)", [provider_id])
         cur.execute("""
             INSERT INTO core_patientidentifier (patient_id, organisation_id, local_id)
             SELECT DISTINCT ON (local_patient_id) patient_id, %s, local_patient_id
-            FROM wlmds_src WHERE local_patient_id IS NOT NULL ORDER BY local_patient_id, row_number
-            ON CONFLICT (organisation_id, local_id) DO NOTHING""", [provider_id])
+            FROM wlmds_src WHERE local_patient_id IS NOT NULL ORDER BY local_patient_id, row_number"""
+                    + ("\n            ON CONFLICT (organisation_id, local_id) DO NOTHING" if cur.fetchone()[0] else ""),
+                    [provider_id])
 
         if kind == "open":
             _merge_open(cur, out, provider_id=provider_id, census=census, batch_id=staging.batch_id, now=now,
@@ -220,6 +222,26 @@ def _merge_open(cur, out: MergeResult, *, provider_id, census, batch_id, now, re
     out.pathways_updated = out.rows_loaded - out.pathways_created - out.pathways_unchanged
     select = _select(clock_state="clock_state", clock_stop="NULL::date", clock_stop_status="''",
                      rtt_status="coalesce(rtt_status, '')", status="'on_list'")
+    if out.pathways_created == out.rows_loaded:
+        # Every pathway is new (a provider's first load): a plain INSERT, without the speculative
+        # insertion ON CONFLICT costs per row. The provider's import lock keeps it true until commit.
+        cur.execute(f"INSERT INTO waitinglist_pathway ({INSERT_COLUMNS}) SELECT {select} FROM wlmds_src", p)
+    else:
+        _upsert_open(cur, select, p)
+    _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now,
+                         fresh=out.pathways_created == out.rows_loaded)
+    # Census supersession: the provider's open pathways this snapshot no longer carries are closed
+    # (but not those whose row was rejected: a bad row is not evidence the pathway has gone).
+    cur.execute(f"""
+        UPDATE waitinglist_pathway w SET status = 'closed', updated_at = %(now)s, import_batch_id = %(batch)s
+        WHERE w.provider_id = %(provider)s AND w.status = 'on_list'
+          AND (w.census_date IS NULL OR w.census_date < %(census)s)
+          AND NOT EXISTS (SELECT 1 FROM {rejections} r WHERE r.ppid = w.ppid AND r.ppid_issuer = w.ppid_issuer)""",
+                p)
+    out.pathways_closed = cur.rowcount
+
+
+def _upsert_open(cur, select: str, p: dict) -> None:
     cur.execute(f"""
         INSERT INTO waitinglist_pathway ({INSERT_COLUMNS})
         SELECT {select} FROM wlmds_src
@@ -248,28 +270,20 @@ def _merge_open(cur, out: MergeResult, *, provider_id, census, batch_id, now, re
         WHERE waitinglist_pathway.row_hash IS DISTINCT FROM EXCLUDED.row_hash
            OR waitinglist_pathway.census_date IS DISTINCT FROM EXCLUDED.census_date
            OR waitinglist_pathway.status = 'closed'""", p)
-    _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now)
-    # Census supersession: the provider's open pathways this snapshot no longer carries are closed
-    # (but not those whose row was rejected: a bad row is not evidence the pathway has gone).
-    cur.execute(f"""
-        UPDATE waitinglist_pathway w SET status = 'closed', updated_at = %(now)s, import_batch_id = %(batch)s
-        WHERE w.provider_id = %(provider)s AND w.status = 'on_list'
-          AND (w.census_date IS NULL OR w.census_date < %(census)s)
-          AND NOT EXISTS (SELECT 1 FROM {rejections} r WHERE r.ppid = w.ppid AND r.ppid_issuer = w.ppid_issuer)""",
-                p)
-    out.pathways_closed = cur.rowcount
 
 
-def _insert_start_events(cur, *, provider_id, batch_id, now) -> None:
-    cur.execute("""
+def _insert_start_events(cur, *, provider_id, batch_id, now, fresh: bool = False) -> None:
+    """The clock start of each pathway in the source (`fresh`: the pathways were all created just now,
+    so none has an event yet)."""
+    cur.execute(("""
         INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, import_batch_id,
                                             recorded_at)
         SELECT w.id, s.rtt_start, CASE WHEN s.rtt_status IN ('10', '11', '12') THEN s.rtt_status ELSE '10' END,
                'import', 'wlmds', %s, %s
         FROM wlmds_src s JOIN waitinglist_pathway w
           ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
-        WHERE s.rtt_start IS NOT NULL
-        ON CONFLICT (pathway_id, event_date, status) DO NOTHING""", [batch_id, now, provider_id])
+        WHERE s.rtt_start IS NOT NULL""" + ("" if fresh else """
+        ON CONFLICT (pathway_id, event_date, status) DO NOTHING""")), [batch_id, now, provider_id])
 
 
 def _merge_clock(cur, out: MergeResult, *, kind, provider_id, batch_id, now) -> None:

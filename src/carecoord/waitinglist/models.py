@@ -186,7 +186,7 @@ class ClockEvent(models.Model):
     import_batch = models.ForeignKey("integration.ImportBatch", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+                                    related_name="+", db_index=False)  # partial index below: imports leave it empty
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -194,6 +194,8 @@ class ClockEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["pathway", "event_date", "status"], name="clock_event_once"),
         ]
+        indexes = [models.Index(fields=["recorded_by"], condition=models.Q(recorded_by__isnull=False),
+                                name="clock_event_recorded_by")]
 
 
 class PriorityReview(models.Model):

@@ -93,6 +93,18 @@ def test_later_census_closes_pathways_absent_from_the_newer_snapshot(trust, tmp_
     assert Pathway.objects.get(ppid="PPRAA000002").status == "on_list"
 
 
+def test_a_snapshot_of_only_new_pathways_still_supersedes_the_old_ones(trust, tmp_path):
+    """All-new rows take the plain-INSERT path (no pathway, event or identifier of theirs exists yet);
+    census supersession and existing patients must work exactly as on the upsert path."""
+    run(wf.open_file(tmp_path, 2), trust)
+    rows = [wf.open_row(i, Week_Ending_Date="2026-11-22") for i in range(2, 4)]
+    batch = run(wf.write(tmp_path / "new.csv", rows), trust)
+    assert (batch.pathways_created, batch.pathways_closed) == (2, 2)
+    assert set(Pathway.objects.filter(status="on_list").values_list("ppid", flat=True)) == {"PPRAA000002",
+                                                                                             "PPRAA000003"}
+    assert ClockEvent.objects.count() == 4 and PatientIdentifier.objects.count() == 4
+
+
 def test_an_older_census_is_refused_and_changes_nothing(trust, tmp_path):
     run(wf.open_file(tmp_path, 2, census="2026-11-22"), trust)
     before = snapshot_list()
