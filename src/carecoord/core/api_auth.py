@@ -38,12 +38,38 @@ class ApiPrincipal:
         return rules.has_perm(perm, self, obj)
 
 
+def _token_with_organisation(prefix: str) -> ApiToken | None:
+    """The token (prefix is unique) with its organisation, in one prepared statement: feeds post
+    every few seconds, and building the equivalent ORM query cost more than running it. Both
+    models' fields are plain columns (no converters), so `from_db` builds the same instances the
+    ORM would."""
+    import psycopg
+    from django.db import connection
+
+    from carecoord.core.models import Organisation
+
+    token_fields = [f.attname for f in ApiToken._meta.concrete_fields]
+    org_fields = [f.attname for f in Organisation._meta.concrete_fields]
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(f"SELECT {', '.join(f't.{c}' for c in token_fields)}, {', '.join(f'o.{c}' for c in org_fields)} "
+                    "FROM core_apitoken t LEFT JOIN core_organisation o ON o.id = t.organisation_id "
+                    "WHERE t.prefix = %s", [prefix])
+        values = cur.fetchone()
+    if values is None:
+        return None
+    row = ApiToken.from_db(connection.alias, token_fields, values[:len(token_fields)])
+    row.organisation = (Organisation.from_db(connection.alias, org_fields, values[len(token_fields):])
+                        if row.organisation_id is not None else None)
+    return row
+
+
 class TokenAuth(HttpBearer):
     def authenticate(self, request, token: str):
         if not token.startswith("cc_") or token.count("_") < 2:
             return None
         prefix = token.split("_")[1]
-        row = next(iter(ApiToken.objects.select_related("organisation").filter(prefix=prefix)), None)  # unique
+        row = _token_with_organisation(prefix)
         now = timezone.now()
         if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
             return None

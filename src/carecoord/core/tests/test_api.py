@@ -33,6 +33,24 @@ def test_bad_revoked_and_missing_tokens_are_401(client, trust, wlm):
 
 
 @pytest.mark.django_db
+def test_expired_tokens_and_wrong_secrets_are_401_and_an_organisationless_token_works(client, trust, wlm):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token, key = api_tokens.issue(name="x", organisation=trust, roles=[Role.WAITING_LIST_MANAGER], created_by=wlm)
+    forged = key[:-4] + ("aaaa" if not key.endswith("aaaa") else "bbbb")  # the right prefix, the wrong secret
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + timedelta(days=1))
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    _, bare = api_tokens.issue(name="system client", organisation=None, roles=[], created_by=wlm)
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {bare}"})
+    assert r.status_code == 200 and r.json()["organisation"] is None
+
+
+@pytest.mark.django_db
 def test_session_auth_works_for_the_browser(wlm_client, trust):
     r = wlm_client.get("/api/v1/me")
     assert r.status_code == 200 and r.json()["organisation"]["ods_code"] == trust.ods_code
