@@ -14,7 +14,9 @@ queries run against a table of steady-state size rather than an empty one.
 Baseline in the same run: COPY of the same readings straight into the table. The bench organisations
 are kept (the audit log refers to them); their readings and scores are deleted afterwards.
 
-    python -m bench.scc_ingest [--times N] [--clients N] [--history-hours H]
+Three timed runs (later reading times each) and the median is reported, with every run's figure.
+
+    python -m bench.scc_ingest [--times N] [--clients N] [--history-hours H] [--repeats N]
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ PROVIDERS, METRICS = 200, 40
 START = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)
 
 
-def _post(tokens: list[str], keys: list[str], times: int, seed: int, go, out) -> None:
+def _post(tokens: list[str], keys: list[str], times: list[str], seed: int, go, out) -> None:
     """One server process: post each of its providers' batches for every reading time, then finish
     its scorer's work (as a server that keeps running would, a moment later)."""
     try:
@@ -55,8 +57,7 @@ def _post_all(tokens, keys, times, seed, go) -> list[float]:
     latencies = []
     go.wait()
     cpu0 = time.process_time()
-    for k in range(times):
-        at = (START + timedelta(minutes=15 * k)).isoformat()
+    for at in times:
         for token in tokens:
             body = {"readings": [{"metric": m, "time": at, "value": float(v)}
                                  for m, v in zip(keys, rng.uniform(0, 100, len(keys)), strict=True)]}
@@ -101,11 +102,46 @@ def _postgres_cpu() -> float | None:
         return None
 
 
+def _timed_run(tokens, keys, times, clients, orgs, icb) -> dict:
+    """One timed run: `clients` posting processes, each its share of the providers, for `times`."""
+    from django.db import connections
+
+    from carecoord.coordination.models import OpelScore, ScoreQueue
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter each, as a server's workers (fork would inherit locks)
+    go, out = ctx.Event(), ctx.Queue()
+    stamps = [at.isoformat() for at in times]
+    procs = [ctx.Process(target=_post, args=(tokens[c::clients], keys, stamps, c, go, out)) for c in range(clients)]
+    for p in procs:
+        p.start()
+    time.sleep(8)  # let each process start Django and its client
+    db_cpu0 = _postgres_cpu()
+    connections.close_all()
+    with timer() as t:
+        go.set()
+        results = [out.get(timeout=600) for _ in procs]
+        failed = [r for r in results if isinstance(r, str)]
+        if failed:
+            raise SystemExit(f"a posting process failed: {failed[0]}")
+        for p in procs:
+            p.join()
+        assert not ScoreQueue.objects.exists(), "the posting processes left readings unscored"
+    db_cpu1 = _postgres_cpu()
+    provider_scores = OpelScore.objects.filter(organisation__in=orgs, at__in=times).count()
+    system = {s.at: s.explanation["providers_scored"] for s in OpelScore.objects.filter(organisation=icb, at__in=times)}
+    assert provider_scores == PROVIDERS * len(times), provider_scores
+    assert all(system.get(at) == PROVIDERS for at in times), system
+    return {"seconds": t.seconds, "latencies": [x for r, _ in results for x in r],
+            "server_cpu": round(sum(c for _, c in results), 2),
+            "database_cpu": round(db_cpu1 - db_cpu0, 2) if db_cpu0 is not None and db_cpu1 is not None else None}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--times", type=int, default=8, help="reading times (15 minutes apart)")
     ap.add_argument("--clients", type=int, default=2, help="posting processes (server workers)")
     ap.add_argument("--history-hours", type=int, default=24, help="earlier readings loaded first")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs (the median is reported)")
     args = ap.parse_args()
     _django.setup()
     from django.db import connection, connections
@@ -137,48 +173,31 @@ def main() -> None:
         cur.execute("ANALYZE coordination_reading")
     connections.close_all()  # the posting processes open their own
 
-    ctx = mp.get_context("spawn")  # a fresh interpreter each, as a server's workers (fork would inherit locks)
-    go, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_post, args=(tokens[c::args.clients], keys, args.times, c, go, out))
-             for c in range(args.clients)]
-    for p in procs:
-        p.start()
-    time.sleep(8)  # let each process start Django and its client
-    times = [START + timedelta(minutes=15 * k) for k in range(args.times)]
-    db_cpu0 = _postgres_cpu()
-    connections.close_all()
-    with timer() as t:
-        go.set()
-        results = [out.get(timeout=600) for _ in procs]
-        failed = [r for r in results if isinstance(r, str)]
-        if failed:
-            raise SystemExit(f"a posting process failed: {failed[0]}")
-        latencies = [x for r, _ in results for x in r]
-        for p in procs:
-            p.join()
-        assert not ScoreQueue.objects.exists(), "the posting processes left readings unscored"
-    db_cpu1 = _postgres_cpu()
-    provider_scores = OpelScore.objects.filter(organisation__in=orgs, at__in=times).count()
-    system = {s.at: s.explanation["providers_scored"] for s in OpelScore.objects.filter(organisation=icb)}
-    assert provider_scores == PROVIDERS * args.times, provider_scores
-    assert all(system.get(at) == PROVIDERS for at in times), system
+    runs = []
+    for r in range(args.repeats):
+        times = [START + timedelta(minutes=15 * (r * args.times + k)) for k in range(args.times)]
+        runs.append(_timed_run(tokens, keys, times, args.clients, orgs, icb))
+    runs.sort(key=lambda x: x["seconds"])
+    median = runs[len(runs) // 2]
+    n = PROVIDERS * len(keys) * args.times
     n = PROVIDERS * len(keys) * args.times
     Reading.objects.filter(organisation__in=orgs, at__gte=START).delete()
     OpelScore.objects.filter(organisation__in=[*orgs, icb]).delete()
+    times = [START + timedelta(minutes=15 * k) for k in range(args.times)]
     # Baseline: COPY of the same number of rows into the table
     copy_seconds = _copy([(o.pk, m, at.isoformat(), 1.0, "bench", at.isoformat()) for at in times for o in orgs
                           for m in keys], "organisation_id, metric, at, value, source, received_at")
     Reading.objects.filter(organisation__in=orgs).delete()
-    lat = sorted(latencies)
+    lat = sorted(median["latencies"])
     figures = {
         "providers": PROVIDERS, "metrics": len(keys), "reading_times": args.times, "readings": n,
         "clients": args.clients, "history_rows": len(history),
-        "seconds": round(t.seconds, 2), "readings_per_second": round(n / t.seconds),
+        "repeats": args.repeats, "readings_per_second_each_run": [round(n / x["seconds"]) for x in runs],
+        "seconds": round(median["seconds"], 2), "readings_per_second": round(n / median["seconds"]),
         "batch_p50_ms": round(lat[len(lat) // 2] * 1000, 1), "batch_p95_ms": round(lat[int(len(lat) * 0.95)] * 1000, 1),
         "baseline_copy_seconds": round(copy_seconds, 3), "baseline_copy_rows_per_second": round(n / copy_seconds),
-        "ratio_vs_copy": round(t.seconds / copy_seconds, 1), "peak_rss_mb": peak_rss_mb(),
-        "server_cpu_seconds": round(sum(c for _, c in results), 2),
-        "database_cpu_seconds": round(db_cpu1 - db_cpu0, 2) if db_cpu0 is not None and db_cpu1 is not None else None,
+        "ratio_vs_copy": round(median["seconds"] / copy_seconds, 1), "peak_rss_mb": peak_rss_mb(),
+        "server_cpu_seconds": median["server_cpu"], "database_cpu_seconds": median["database_cpu"],
     }
     write_result("scc_ingest", figures, targets={"readings_per_second": 10_000},
                  notes=f"One batch of 40 readings per provider per reading time from {args.clients} posting "

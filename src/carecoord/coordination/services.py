@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from carecoord.coordination import opel
@@ -166,13 +165,19 @@ def providers_of(system: Organisation) -> list[Organisation]:
 
 
 def rescore_system(system: Organisation, at: datetime) -> OpelScore:
-    """Combine every provider's latest score at or before `at` into the system's score."""
+    """Combine every provider's latest score at or before `at` into the system's score. One index
+    probe per provider (LATERAL … LIMIT 1), so the cost does not grow with the score history."""
     ed_name = edition_name()
-    rows = (OpelScore.objects.filter(organisation__parent=system, organisation__kind__in=PROVIDER_KINDS,
-                                     is_system=False, edition=ed_name, at__lte=at)
-            .order_by("organisation_id", "-at").distinct("organisation_id")
-            .annotate(summary=RawSQL("explanation - 'parameters'", []))  # the per-parameter detail is not needed
-            .values_list("organisation__ods_code", "summary"))
+    with connection.cursor() as cur:
+        cur.execute("""
+            SELECT o.ods_code, s.summary
+            FROM core_organisation o
+            CROSS JOIN LATERAL (SELECT explanation - 'parameters' AS summary  -- the per-parameter detail is not needed
+                                FROM coordination_opelscore
+                                WHERE organisation_id = o.id AND at <= %s AND edition = %s AND NOT is_system
+                                ORDER BY at DESC LIMIT 1) s
+            WHERE o.parent_id = %s AND o.kind = ANY(%s)""", [at, ed_name, system.pk, list(PROVIDER_KINDS)])
+        rows = cur.fetchall()
     res = opel.score_system(edition(ed_name), {code: json.loads(v) if isinstance(v, str) else v for code, v in rows})
     return _store(system, at, ed_name, res, is_system=True)
 
