@@ -168,17 +168,12 @@ def _kernel_readings(ed: opel.Edition, org_ids: list[int], at: datetime) -> list
     """Exactly the readings the kernel needs at `at`: the latest reading of every scored series (at
     most `HISTORY` old, for the explanation of a stale one), plus every reading in the last hour of
     the series summed over it (last-hour interval flows)."""
-    from carecoord.coordination.services import HISTORY
+    from carecoord.coordination.services import HISTORY, LATEST_READINGS_SQL
 
     keys = [p.key for p in ed.parameters]
     flows = [p.key for p in ed.parameters if p.aggregation == "last_hour" and p.flow == "interval"]
     with connection.cursor() as cur:
-        cur.execute("""
-            SELECT o.id, m.key, r.at, r.value
-            FROM unnest(%s::bigint[]) o(id) CROSS JOIN unnest(%s::varchar[]) m(key)
-            CROSS JOIN LATERAL (SELECT at, value FROM coordination_reading
-                                WHERE organisation_id = o.id AND metric = m.key AND at <= %s AND at > %s
-                                ORDER BY at DESC LIMIT 1) r
+        cur.execute(LATEST_READINGS_SQL + """
             UNION
             SELECT organisation_id, metric, at, value FROM coordination_reading
             WHERE organisation_id = ANY(%s) AND metric = ANY(%s::varchar[]) AND at <= %s AND at > %s""",

@@ -15,10 +15,25 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from carecoord.coordination import opel
-from carecoord.coordination.models import OpelScore, Reading
+from carecoord.coordination.models import OpelScore
 from carecoord.core.models import PROVIDER_KINDS, Organisation
 
 HISTORY = timedelta(days=2)
+# The metrics the board and the sitrep show for each provider, with their column headings.
+KEY_METRICS = [
+    ("ambulance_handover_mean_minutes", "Handover (mean min)"),
+    ("ed_4h_performance_pct", "ED 4-hour %"),
+    ("majors_resus_occupancy_pct", "Majors occupancy %"),
+    ("ga_bed_occupancy_pct", "G&A occupancy %"),
+]
+# The latest reading of each (organisation, metric) at or before a time and within HISTORY: one index
+# probe per series. Parameters: organisation ids, metric keys, time, time - HISTORY.
+LATEST_READINGS_SQL = """
+    SELECT o.id, m.key, r.at, r.value
+    FROM unnest(%s::bigint[]) o(id) CROSS JOIN unnest(%s::varchar[]) m(key)
+    CROSS JOIN LATERAL (SELECT at, value FROM coordination_reading
+                        WHERE organisation_id = o.id AND metric = m.key AND at <= %s AND at > %s
+                        ORDER BY at DESC LIMIT 1) r"""
 
 
 class ReadingError(ValueError):
@@ -213,22 +228,24 @@ class ProviderState:
 
 
 def board_state(system: Organisation, at: datetime | None = None) -> dict:
-    """Each provider's latest OPEL level, score and key metrics; the system's level; the last hour's changes."""
+    """Each provider's latest OPEL level, score and key metrics (`KEY_METRICS`); the system's level; the
+    last hour's changes."""
     at = at or timezone.now()
     provs = providers_of(system)
     states = []
     changes = []
+    latest_of: dict[int, dict[str, tuple[float, datetime]]] = {p.pk: {} for p in provs}
+    with connection.cursor() as cur:
+        cur.execute(LATEST_READINGS_SQL, [list(latest_of), [k for k, _ in KEY_METRICS], at, at - HISTORY])
+        for org_id, metric, t, value in cur.fetchall():
+            latest_of[org_id][metric] = (value, t)
     for p in provs:
         scores = list(OpelScore.objects.filter(organisation=p, at__lte=at).order_by("-at")[:96])
         current = scores[0] if scores else None
         prev = next((s.level for s in scores[1:] if s.at <= at - timedelta(hours=1)), None)
-        latest = {}
-        for metric, value, t in (Reading.objects.filter(organisation=p, at__lte=at, at__gt=at - HISTORY)
-                                 .order_by("metric", "-at").distinct("metric").values_list("metric", "value", "at")):
-            latest[metric] = (value, t)
         if current and prev is not None and current.level != prev:
             changes.append((p, prev, current.level))
-        states.append(ProviderState(p, current, prev, latest, [(s.at, s.level) for s in reversed(scores)]))
+        states.append(ProviderState(p, current, prev, latest_of[p.pk], [(s.at, s.level) for s in reversed(scores)]))
     system_score = OpelScore.objects.filter(organisation=system, is_system=True, at__lte=at).order_by("-at").first()
     from carecoord.coordination.models import Alert
 

@@ -16,12 +16,6 @@ from carecoord.core.models import Organisation, OrganisationKind
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
 
-KEY_METRICS = [
-    ("ambulance_handover_mean_minutes", "Handover (mean min)"),
-    ("ed_4h_performance_pct", "ED 4-hour %"),
-    ("majors_resus_occupancy_pct", "Majors occupancy %"),
-    ("ga_bed_occupancy_pct", "G&A occupancy %"),
-]
 LEVEL_TAG = {1: "nhsuk-tag--green", 2: "nhsuk-tag--yellow", 3: "nhsuk-tag--orange", 4: "nhsuk-tag--red"}
 
 
@@ -44,7 +38,7 @@ def board(request):
     state["handover"] = list(HandoverNote.objects.filter(system=system).select_related("written_by")[:3])
     state["on_shift"] = hours.on_shift(system)
     template = "coordination/_board.jinja" if request.htmx else "coordination/board.jinja"
-    return render(request, template, {"page_title": "Coordination centre", "state": state, "metrics": KEY_METRICS,
+    return render(request, template, {"page_title": "Coordination centre", "state": state, "metrics": services.KEY_METRICS,
                                       "level_tag": LEVEL_TAG,
                                       "can_act": request.user.has_perm("coordination.act", request.organisation)})
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from django.utils import timezone
 
 from carecoord.coordination import services as scc
-from carecoord.coordination.views import KEY_METRICS
+from carecoord.coordination.services import KEY_METRICS
 from carecoord.escalation.models import EscalationAction
 
 
