@@ -45,7 +45,7 @@ def _post(tokens: list[str], keys: list[str], times: list[str], seed: int, go, o
         out.put(f"{type(exc).__name__}: {exc}")
 
 
-def _post_all(tokens, keys, times, seed, go) -> list[float]:
+def _post_all(tokens, keys, times, seed, go) -> tuple[list[float], float]:
     import numpy as np
     from django.test import Client
 
@@ -177,9 +177,7 @@ def main() -> None:
     for r in range(args.repeats):
         times = [START + timedelta(minutes=15 * (r * args.times + k)) for k in range(args.times)]
         runs.append(_timed_run(tokens, keys, times, args.clients, orgs, icb))
-    runs.sort(key=lambda x: x["seconds"])
-    median = runs[len(runs) // 2]
-    n = PROVIDERS * len(keys) * args.times
+    median = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
     n = PROVIDERS * len(keys) * args.times
     Reading.objects.filter(organisation__in=orgs, at__gte=START).delete()
     OpelScore.objects.filter(organisation__in=[*orgs, icb]).delete()

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from carecoord.coordination import opel
 from carecoord.coordination.models import OpelScore
+from carecoord.core.db import server_cursor
 from carecoord.core.models import PROVIDER_KINDS, Organisation
 
 log = logging.getLogger(__name__)
@@ -105,16 +106,13 @@ def flush() -> int:
     return total
 
 
-def score_providers(providers: list[Organisation], at: datetime, parents: dict[int, Organisation] | None = None
-                    ) -> list[OpelScore]:
+def score_providers(providers: list[Organisation], at: datetime, parents: dict[int, Organisation]) -> list[OpelScore]:
     """Score `providers` at `at` (any systems), then each of their systems; start escalation actions
-    and raise alerts. Scores replace any earlier score for that time and edition. Called by
-    `drain_once`, which holds the systems' locks."""
+    and raise alerts (`parents`: the providers' systems by id). Scores replace any earlier score for
+    that time and edition. Called by `drain_once`, which holds the systems' locks."""
     from carecoord.coordination import services
     from carecoord.coordination.signals import opel_scored
 
-    parents = parents if parents is not None else Organisation.objects.in_bulk(
-        {p.parent_id for p in providers if p.parent_id})
     targets = [p for p in providers if p.kind in PROVIDER_KINDS]
     if not targets:
         return []
@@ -141,13 +139,10 @@ def score_providers(providers: list[Organisation], at: datetime, parents: dict[i
 def _store(targets: list[Organisation], at: datetime, ed_name: str, results: dict[str, dict]) -> list[OpelScore]:
     """Upsert the providers' scores in one statement. Sent with server-side parameters: the
     explanations (a few kB of JSON each) go to the server as they are, not quoted in Python."""
-    import psycopg
-
     by_code = {p.ods_code: p for p in targets}
     now = timezone.now()
     codes = list(results)
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:
+    with server_cursor() as cur:
         cur.execute("""
             INSERT INTO coordination_opelscore (organisation_id, at, edition, is_system, score, level, explanation,
                                                 computed_at)

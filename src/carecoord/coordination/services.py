@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from carecoord.coordination import opel
 from carecoord.coordination.models import OpelScore
+from carecoord.core.db import server_cursor
 from carecoord.core.models import PROVIDER_KINDS, Organisation
 
 HISTORY = timedelta(days=2)
@@ -102,13 +103,10 @@ def ingest(organisation: Organisation, items: list[dict], *, source: str = "api"
     replaces the earlier value. Each reading time with a new or changed value is queued for the
     OPEL scorer (`coordination.scorer`) in the same statement; the scorer rescores the provider and
     its system there and raises alerts."""
-    import psycopg
-
     from carecoord.coordination import scorer
 
     rows = clean(items)
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:  # server-side parameters: the arrays are not quoted in Python
+    with server_cursor() as cur:  # the three arrays go to the server as they are
         # One statement, atomic on its own: the batch arrives as three arrays, and the reading times
         # whose values changed are queued in the same statement (one round trip, no transaction block).
         cur.execute("""
@@ -131,8 +129,8 @@ def ingest(organisation: Organisation, items: list[dict], *, source: str = "api"
                      "metrics": [r.metric for r in rows], "times": [r.at for r in rows],
                      "values": [r.value for r in rows]})
         changed, queued = cur.fetchone()
-        if queued:
-            scorer.after_ingest()
+    if queued:
+        scorer.after_ingest()
     return {"received": len(rows), "changed": changed, "unchanged": len(rows) - changed, "queued": queued}
 
 

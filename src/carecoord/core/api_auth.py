@@ -43,15 +43,14 @@ def _token_with_organisation(prefix: str) -> ApiToken | None:
     every few seconds, and building the equivalent ORM query cost more than running it. Both
     models' fields are plain columns (no converters), so `from_db` builds the same instances the
     ORM would."""
-    import psycopg
     from django.db import connection
 
+    from carecoord.core.db import server_cursor
     from carecoord.core.models import Organisation
 
     token_fields = [f.attname for f in ApiToken._meta.concrete_fields]
     org_fields = [f.attname for f in Organisation._meta.concrete_fields]
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:
+    with server_cursor() as cur:
         cur.execute(f"SELECT {', '.join(f't.{c}' for c in token_fields)}, {', '.join(f'o.{c}' for c in org_fields)} "
                     "FROM core_apitoken t LEFT JOIN core_organisation o ON o.id = t.organisation_id "
                     "WHERE t.prefix = %s", [prefix])

@@ -176,12 +176,12 @@ def merge(staging: Staging, *, kind: str, provider_id: int, census: date | None,
 
         # Local patient identifiers at the provider (a plain INSERT when the provider has none yet).
         cur.execute("SELECT EXISTS (SELECT 1 FROM core_patientidentifier WHERE organisation_id = %s)", [provider_id])
-        cur.execute("""
+        conflict = "ON CONFLICT (organisation_id, local_id) DO NOTHING" if cur.fetchone()[0] else ""
+        cur.execute(f"""
             INSERT INTO core_patientidentifier (patient_id, organisation_id, local_id)
             SELECT DISTINCT ON (local_patient_id) patient_id, %s, local_patient_id
-            FROM wlmds_src WHERE local_patient_id IS NOT NULL ORDER BY local_patient_id, row_number"""
-                    + ("\n            ON CONFLICT (organisation_id, local_id) DO NOTHING" if cur.fetchone()[0] else ""),
-                    [provider_id])
+            FROM wlmds_src WHERE local_patient_id IS NOT NULL ORDER BY local_patient_id, row_number
+            {conflict}""", [provider_id])
 
         if kind == "open":
             _merge_open(cur, out, provider_id=provider_id, census=census, batch_id=staging.batch_id, now=now,
@@ -275,15 +275,16 @@ def _upsert_open(cur, select: str, p: dict) -> None:
 def _insert_start_events(cur, *, provider_id, batch_id, now, fresh: bool = False) -> None:
     """The clock start of each pathway in the source (`fresh`: the pathways were all created just now,
     so none has an event yet)."""
-    cur.execute(("""
+    conflict = "" if fresh else "ON CONFLICT (pathway_id, event_date, status) DO NOTHING"
+    cur.execute(f"""
         INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, import_batch_id,
                                             recorded_at)
         SELECT w.id, s.rtt_start, CASE WHEN s.rtt_status IN ('10', '11', '12') THEN s.rtt_status ELSE '10' END,
                'import', 'wlmds', %s, %s
         FROM wlmds_src s JOIN waitinglist_pathway w
           ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
-        WHERE s.rtt_start IS NOT NULL""" + ("" if fresh else """
-        ON CONFLICT (pathway_id, event_date, status) DO NOTHING""")), [batch_id, now, provider_id])
+        WHERE s.rtt_start IS NOT NULL
+        {conflict}""", [batch_id, now, provider_id])
 
 
 def _merge_clock(cur, out: MergeResult, *, kind, provider_id, batch_id, now) -> None:
