@@ -216,7 +216,9 @@ class Sex(models.TextChoices):
 
 
 class Patient(TimestampedModel):
-    nhs_number = models.CharField("NHS number", max_length=10, unique=True, null=True, blank=True)
+    # Unique through Meta.constraints, not unique=True, which would add a second (varchar_pattern_ops)
+    # index that nothing uses (NHS numbers are matched whole) and every import would maintain.
+    nhs_number = models.CharField("NHS number", max_length=10, null=True, blank=True)
     given_name = models.CharField(max_length=100, blank=True)
     family_name = models.CharField(max_length=100, blank=True)
     birth_date = models.DateField(null=True, blank=True)
@@ -232,6 +234,9 @@ class Patient(TimestampedModel):
     deceased_on = models.DateField(null=True, blank=True)
 
     objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["nhs_number"], name="patient_nhs_number_unique")]
 
     def __str__(self) -> str:
         # Never the NHS number or name: __str__ ends up in logs.

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date
 
 import polars as pl
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -39,6 +39,8 @@ HASHED = ["ppid", "ppid_issuer", "nhs_number", "local_patient_id", "site_code", 
           "priority_reviewed_on", "intended_procedure", "intended_management", "dta_date", "tci_date",
           "tci_provided_on", "due_date", "last_validated_on"]
 LOCK_NAMESPACE = 472_001
+# The tables whose plain secondary indexes a bulk load rebuilds (core_patient has only unique ones).
+BULK_TABLES = ("waitinglist_pathway", "waitinglist_clockevent", "core_patientidentifier")
 
 
 @dataclass
@@ -116,7 +118,47 @@ def _skip_row_fk_triggers(cur) -> None:
         cur.execute("RELEASE SAVEPOINT fk_mode")
 
 
-def merge(staging: Staging, *, kind: str, provider_id: int, census: date | None, mode: str) -> MergeResult:
+def _bulk_rebuild(cur, incoming: int) -> list[str]:
+    """A load that brings at least twice as many rows as the waiting list holds (an initial or national
+    load) builds the plain secondary indexes once, after the insert, instead of maintaining them row by
+    row (about twice as fast: PostgreSQL's "Populating a Database" advice). They are dropped inside the
+    merge's transaction, so a failure restores them; but until it commits the tables are locked against
+    readers (ACCESS EXCLUSIVE), which is why only loads of at least CARECOORD_IMPORT_BULK_ROWS rows
+    take this path. Unique indexes stay (ON CONFLICT and integrity rely on them). Returns the
+    definitions to rebuild (none: row by row).
+
+    The list's size is the catalogue's estimate (reltuples, kept current by ANALYZE), read before the
+    merge touches any table: counting first and then upgrading that read lock could deadlock two
+    initial loads. The factor of two keeps a re-import of the same list (an estimate a little under
+    the true count) on the row-by-row path."""
+    minimum = settings.CARECOORD_IMPORT_BULK_ROWS
+    if not minimum or incoming < minimum:
+        return []
+    cur.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'waitinglist_pathway'::regclass")
+    if incoming < 2 * cur.fetchone()[0]:
+        return []
+    cur.execute(f"LOCK TABLE {', '.join(BULK_TABLES)} IN ACCESS EXCLUSIVE MODE")
+    cur.execute("""
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+        WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique AND NOT i.indisprimary
+        ORDER BY i.indexrelid""", [list(BULK_TABLES)])
+    indexes = cur.fetchall()
+    for name, _ in indexes:
+        cur.execute(f"DROP INDEX {name}")
+    return [definition for _, definition in indexes]
+
+
+def _rebuild(cur, definitions: list[str]) -> None:
+    if not definitions:
+        return
+    cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
+    for definition in definitions:
+        cur.execute(definition)
+    for table in BULK_TABLES:  # fresh statistics, so the PTL plans well straight after a national load
+        cur.execute(f"ANALYZE {table}")
+
+
+def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeResult:
     """Run inside transaction.atomic(). Returns the counts; loads nothing in all-or-nothing mode
     when any row was rejected."""
     s, r = staging.rows, staging.rejections
@@ -146,11 +188,32 @@ def merge(staging: Staging, *, kind: str, provider_id: int, census: date | None,
             return out
         if out.rows_rejected:
             cur.execute(f"DELETE FROM {s} WHERE row_number IN (SELECT row_number FROM {r})")
+        cur.execute(f"ANALYZE {s}")  # temporary tables get no autovacuum statistics; the joins below need them
         cur.execute(f"SELECT count(*) FROM {s}")
         out.rows_loaded = cur.fetchone()[0]
         out.loaded = True
         if out.rows_loaded == 0:
             return out
+        rebuild = _bulk_rebuild(cur, out.rows_loaded)
+
+        hash_expr = "md5(concat_ws('|', " + ", ".join(f"coalesce(s.{c}::text, '')" for c in HASHED) + "))"
+        if kind == "open":
+            # A snapshot mostly repeats last week's: only new and changed rows (and closed pathways the
+            # snapshot carries again) go further, so a weekly import costs what changed, not the list.
+            cur.execute("DROP TABLE IF EXISTS wlmds_delta")
+            cur.execute(f"""
+                CREATE TEMPORARY TABLE wlmds_delta ON COMMIT DROP AS
+                SELECT s.*, {hash_expr} AS row_hash, w.id IS NULL AS is_new
+                FROM {s} s LEFT JOIN waitinglist_pathway w
+                  ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
+                WHERE w.id IS NULL OR w.row_hash IS DISTINCT FROM {hash_expr} OR w.status = 'closed'""",
+                        [provider_id])
+            cur.execute("SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM wlmds_delta")
+            out.pathways_created, out.pathways_updated = cur.fetchone()
+            out.pathways_unchanged = out.rows_loaded - out.pathways_created - out.pathways_updated
+            source, row_hash = "wlmds_delta", "s.row_hash"
+        else:
+            source, row_hash = s, hash_expr
 
         # Patients, matched on NHS number; created when new.
         cur.execute(f"""
@@ -158,17 +221,16 @@ def merge(staging: Staging, *, kind: str, provider_id: int, census: date | None,
                 email, consent_sms, consent_email, prefers_letter, vulnerable, parent_contact, created_at, updated_at)
             SELECT DISTINCT ON (nhs_number) nhs_number, '', '', birth_date, coalesce(sex, '0'), '', '', '',
                    false, false, false, false, '', %s, %s
-            FROM {s} ORDER BY nhs_number, row_number
+            FROM {source} ORDER BY nhs_number, row_number
             ON CONFLICT (nhs_number) DO NOTHING""", [now, now])
 
-        # The merge source: staged rows with their patient, site, priority rank and row hash.
-        hash_expr = "md5(concat_ws('|', " + ", ".join(f"coalesce(s.{c}::text, '')" for c in HASHED) + "))"
+        # The merge source: rows to write with their patient, site, priority rank and row hash.
         cur.execute("DROP TABLE IF EXISTS wlmds_src")
         cur.execute(f"""
             CREATE TEMPORARY TABLE wlmds_src ON COMMIT DROP AS
             SELECT s.*, p.id AS patient_id, site.id AS site_id, coalesce(cp.rank, 99) AS priority_rank,
-                   {hash_expr} AS row_hash
-            FROM {s} s
+                   {row_hash} AS src_hash
+            FROM {source} s
             JOIN core_patient p ON p.nhs_number = s.nhs_number
             LEFT JOIN core_site site ON site.ods_code = s.site_code AND site.organisation_id = %s
             LEFT JOIN core_clinicalpriority cp ON cp.code = s.clinical_priority""", [provider_id])
@@ -184,11 +246,13 @@ def merge(staging: Staging, *, kind: str, provider_id: int, census: date | None,
             {conflict}""", [provider_id])
 
         if kind == "open":
-            _merge_open(cur, out, provider_id=provider_id, census=census, batch_id=staging.batch_id, now=now,
+            _merge_open(cur, out, provider_id=provider_id, batch_id=staging.batch_id, now=now, rows=s,
                         rejections=r)
         else:
             _merge_clock(cur, out, kind=kind, provider_id=provider_id, batch_id=staging.batch_id, now=now)
+        _rebuild(cur, rebuild)
         cur.execute("DROP TABLE IF EXISTS wlmds_src")
+        cur.execute("DROP TABLE IF EXISTS wlmds_delta")
     return out
 
 
@@ -208,34 +272,34 @@ def _select(*, clock_state: str, clock_stop: str, clock_stop_status: str, rtt_st
         rtt_start, coalesce(waiting_list_type, ''), coalesce(list_type, 'non_admitted'),
         coalesce(clinical_priority, ''), priority_rank, priority_reviewed_on, coalesce(intended_procedure, ''),
         coalesce(intended_management, ''), dta_date, tci_date, tci_provided_on, due_date, 'not_started',
-        last_validated_on, '', {status}, census_date, %(batch)s, row_hash, %(now)s, %(now)s"""
+        last_validated_on, '', {status}, census_date, %(batch)s, src_hash, %(now)s, %(now)s"""
 
 
-def _merge_open(cur, out: MergeResult, *, provider_id, census, batch_id, now, rejections) -> None:
-    p = {"provider": provider_id, "batch": batch_id, "now": now, "census": census}
-    cur.execute("""
-        SELECT count(*) FILTER (WHERE w.id IS NULL),
-               count(*) FILTER (WHERE w.id IS NOT NULL AND w.row_hash = s.row_hash AND w.status <> 'closed')
-        FROM wlmds_src s LEFT JOIN waitinglist_pathway w
-          ON w.provider_id = %(provider)s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer""", p)
-    out.pathways_created, out.pathways_unchanged = cur.fetchone()
-    out.pathways_updated = out.rows_loaded - out.pathways_created - out.pathways_unchanged
+def _merge_open(cur, out: MergeResult, *, provider_id, batch_id, now, rows, rejections) -> None:
+    """Write the new and changed rows (`wlmds_src`), then close what the snapshot (`rows`) no longer carries."""
+    p = {"provider": provider_id, "batch": batch_id, "now": now}
+    cur.execute("SELECT EXISTS (SELECT 1 FROM waitinglist_pathway WHERE provider_id = %(provider)s "
+                "AND status = 'on_list')", p)
+    had_open = cur.fetchone()[0]
     select = _select(clock_state="clock_state", clock_stop="NULL::date", clock_stop_status="''",
                      rtt_status="coalesce(rtt_status, '')", status="'on_list'")
-    if out.pathways_created == out.rows_loaded:
-        # Every pathway is new (a provider's first load): a plain INSERT, without the speculative
-        # insertion ON CONFLICT costs per row. The provider's import lock keeps it true until commit.
+    fresh = out.pathways_updated == 0
+    if fresh:
+        # Every row to write is a new pathway (a provider's first load, or only new referrals): a plain
+        # INSERT, without the speculative insertion ON CONFLICT costs per row. The provider's import
+        # lock keeps it true until commit.
         cur.execute(f"INSERT INTO waitinglist_pathway ({INSERT_COLUMNS}) SELECT {select} FROM wlmds_src", p)
     else:
         _upsert_open(cur, select, p)
-    _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now,
-                         fresh=out.pathways_created == out.rows_loaded)
+    _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now, fresh=fresh)
     # Census supersession: the provider's open pathways this snapshot no longer carries are closed
     # (but not those whose row was rejected: a bad row is not evidence the pathway has gone).
+    if not had_open:
+        return
     cur.execute(f"""
         UPDATE waitinglist_pathway w SET status = 'closed', updated_at = %(now)s, import_batch_id = %(batch)s
         WHERE w.provider_id = %(provider)s AND w.status = 'on_list'
-          AND (w.census_date IS NULL OR w.census_date < %(census)s)
+          AND NOT EXISTS (SELECT 1 FROM {rows} s WHERE s.ppid = w.ppid AND s.ppid_issuer = w.ppid_issuer)
           AND NOT EXISTS (SELECT 1 FROM {rejections} r WHERE r.ppid = w.ppid AND r.ppid_issuer = w.ppid_issuer)""",
                 p)
     out.pathways_closed = cur.rowcount
@@ -266,10 +330,7 @@ def _upsert_open(cur, select: str, p: dict) -> None:
             last_validated_on = coalesce(EXCLUDED.last_validated_on, waitinglist_pathway.last_validated_on),
             status = CASE WHEN waitinglist_pathway.status = 'removed' THEN 'removed' ELSE 'on_list' END,
             census_date = EXCLUDED.census_date, import_batch_id = EXCLUDED.import_batch_id,
-            row_hash = EXCLUDED.row_hash, updated_at = EXCLUDED.updated_at
-        WHERE waitinglist_pathway.row_hash IS DISTINCT FROM EXCLUDED.row_hash
-           OR waitinglist_pathway.census_date IS DISTINCT FROM EXCLUDED.census_date
-           OR waitinglist_pathway.status = 'closed'""", p)
+            row_hash = EXCLUDED.row_hash, updated_at = EXCLUDED.updated_at""", p)
 
 
 def _insert_start_events(cur, *, provider_id, batch_id, now, fresh: bool = False) -> None:

@@ -165,7 +165,7 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
             if latest and census and census < latest:
                 raise ImportRefused(f"the census week {census:%d/%m/%Y} is older than the latest loaded for "
                                     f"{provider.ods_code} ({latest:%d/%m/%Y}); load the newest week only")
-            result = loader.merge(staging, kind=kind, provider_id=provider.pk, census=census, mode=mode)
+            result = loader.merge(staging, kind=kind, provider_id=provider.pk, mode=mode)
             before = snapshot(batch)
             batch.census_date = census
             batch.rows_read = rows_read

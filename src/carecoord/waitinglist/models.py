@@ -119,7 +119,7 @@ class Pathway(models.Model):
     last_validated_by = models.CharField(max_length=100, blank=True)
 
     status = models.CharField(max_length=8, choices=PathwayStatus.choices, default=PathwayStatus.ON_LIST)
-    census_date = models.DateField(null=True, blank=True, help_text="Week ending of the extract that last carried it")
+    census_date = models.DateField(null=True, blank=True, help_text="Week ending of the extract that last changed it")
     import_batch = models.ForeignKey("integration.ImportBatch", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
     row_hash = models.CharField(max_length=32, blank=True, help_text="Hash of the imported fields")

@@ -209,6 +209,11 @@ VALIDATION_TASK_TARGET_DAYS = {"validation": 10, "booking": 5, "clinical": 14, "
 # or before the ingest returns ("inline"; tests). See coordination/scorer.py.
 CARECOORD_SCC_SCORING = os.environ.get("CARECOORD_SCC_SCORING", "background")
 
+# A WLMDS load of at least this many rows that is larger than the waiting list already held (an
+# initial or national load) rebuilds the list's secondary indexes once instead of row by row, locking
+# the list against readers until it commits (integration/loader.py). 0 turns it off.
+CARECOORD_IMPORT_BULK_ROWS = int(os.environ.get("CARECOORD_IMPORT_BULK_ROWS", "200000"))
+
 NINJA_PAGINATION_PER_PAGE = 50
 
 LOGGING = {

@@ -86,7 +86,8 @@ def test_later_census_closes_pathways_absent_from_the_newer_snapshot(trust, tmp_
     batch = run(wf.write(tmp_path / "w2.csv", rows), trust)
     assert batch.pathways_closed == 1 and batch.pathways_unchanged == 2
     assert Pathway.objects.get(ppid="PPRAA000002").status == "closed"
-    assert set(Pathway.objects.filter(status="on_list").values_list("census_date", flat=True)) == {date(2026, 11, 22)}
+    # The unchanged pathways were not rewritten: they keep the census week that last changed them.
+    assert set(Pathway.objects.filter(status="on_list").values_list("census_date", flat=True)) == {date(2026, 11, 15)}
     # It comes back if a later snapshot carries it again.
     rows = [wf.open_row(i, Week_Ending_Date="2026-11-29") for i in range(3)]
     run(wf.write(tmp_path / "w3.csv", rows), trust)
@@ -103,6 +104,78 @@ def test_a_snapshot_of_only_new_pathways_still_supersedes_the_old_ones(trust, tm
     assert set(Pathway.objects.filter(status="on_list").values_list("ppid", flat=True)) == {"PPRAA000002",
                                                                                              "PPRAA000003"}
     assert ClockEvent.objects.count() == 4 and PatientIdentifier.objects.count() == 4
+
+
+def test_a_weekly_snapshot_rewrites_only_what_changed(trust, tmp_path):
+    """The weekly import costs what changed: unchanged pathways are not touched (not even their
+    census week or batch), changed ones are updated, new ones created, absent ones closed."""
+    first = run(wf.open_file(tmp_path, 4), trust)
+    before = {p.ppid: p for p in Pathway.objects.all()}
+    rows = [wf.open_row(0, Week_Ending_Date="2026-11-22"), wf.open_row(1, Week_Ending_Date="2026-11-22"),
+            wf.open_row(2, Week_Ending_Date="2026-11-22", TCI_Date="2026-12-20"),
+            wf.open_row(7, Week_Ending_Date="2026-11-22")]
+    batch = run(wf.write(tmp_path / "w2.csv", rows), trust)
+    assert (batch.pathways_created, batch.pathways_updated, batch.pathways_unchanged, batch.pathways_closed) == (
+        1, 1, 2, 1)
+    after = {p.ppid: p for p in Pathway.objects.all()}
+    for ppid in ("PPRAA000000", "PPRAA000001"):
+        assert (after[ppid].updated_at, after[ppid].import_batch_id, after[ppid].census_date) == (
+            before[ppid].updated_at, first.pk, date(2026, 11, 15))
+    changed = after["PPRAA000002"]
+    assert (changed.tci_date, changed.import_batch_id, changed.census_date) == (
+        date(2026, 12, 20), batch.pk, date(2026, 11, 22))
+    assert after["PPRAA000003"].status == "closed" and after["PPRAA000007"].status == "on_list"
+    assert ClockEvent.objects.count() == 5
+
+
+def test_a_corrected_snapshot_for_the_same_week_closes_what_it_no_longer_carries(trust, tmp_path):
+    run(wf.open_file(tmp_path, 3), trust)
+    batch = run(wf.open_file(tmp_path, 2, name="corrected.csv"), trust)
+    assert (batch.pathways_unchanged, batch.pathways_closed) == (2, 1)
+    assert Pathway.objects.get(ppid="PPRAA000002").status == "closed"
+
+
+def _indexes():
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE waitinglist_pathway")  # the bulk decision reads the catalogue's row estimate
+        cur.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+                    "WHERE indrelid = ANY(%s::regclass[]) ORDER BY 1", [list(loader.BULK_TABLES)])
+        return cur.fetchall()
+
+
+def test_a_load_larger_than_the_list_rebuilds_its_indexes_once(trust, tmp_path, settings):
+    """The bulk path (an initial load) drops the plain secondary indexes and builds them after the
+    insert: the result is the same list with exactly the same indexes."""
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    indexes = _indexes()
+    assert any("ptl_order" in name for name, _ in indexes)
+    with mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
+        batch = run(wf.open_file(tmp_path, 5), trust)
+    assert any("ptl_order" in d for d in rebuild.call_args.args[1])
+    assert batch.pathways_created == 5 and Pathway.objects.filter(status="on_list").count() == 5
+    assert ClockEvent.objects.count() == 5 and PatientIdentifier.objects.count() == 5
+    assert _indexes() == indexes
+    # A later, smaller load (the list now holds more than it brings) maintains them row by row.
+    with mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
+        run(wf.open_file(tmp_path, 3, census="2026-11-22", name="w2.csv"), trust)
+    assert rebuild.call_args.args[1] == []
+
+
+def test_a_failed_bulk_load_leaves_the_list_and_its_indexes_as_they_were(trust, tmp_path, settings):
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    indexes = _indexes()
+    real = loader._merge_open
+
+    def boom(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("disk full")
+
+    with mock.patch.object(loader, "_merge_open", boom), pytest.raises(RuntimeError):
+        run(wf.open_file(tmp_path, 5), trust)
+    assert not Pathway.objects.exists() and not ClockEvent.objects.exists()
+    assert _indexes() == indexes
 
 
 def test_an_older_census_is_refused_and_changes_nothing(trust, tmp_path):
