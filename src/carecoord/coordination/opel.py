@@ -260,6 +260,8 @@ def _build(d: Mapping) -> Edition:
     if c.take(d, "format_version", "", "int") not in (None, FORMAT_VERSION):
         c.fail("format_version", f"must be {FORMAT_VERSION}, got {d['format_version']!r}")
     name, version, title = (c.take(d, k, "", "str") for k in ("edition", "version", "title"))
+    if name and len(name) > 80:
+        c.fail("edition", "must be at most 80 characters (scores are stored under the edition's name)")
     tz_name = c.take(d, "timezone", "", "str") if "timezone" in d else "Europe/London"
     try:
         tz = ZoneInfo(tz_name) if tz_name else None

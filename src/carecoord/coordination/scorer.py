@@ -116,8 +116,8 @@ def score_providers(providers: list[Organisation], at: datetime, parents: dict[i
     targets = [p for p in providers if p.kind in PROVIDER_KINDS]
     if not targets:
         return []
-    ed_name = services.edition_name()
-    ed = services.edition(ed_name)
+    ed = services.current_edition()
+    ed_name = ed.name
     codes = {p.pk: p.ods_code for p in targets}
     index = opel.ReadingIndex.from_rows(((codes[o], m, t, v) for o, m, t, v in _kernel_readings(ed, list(codes), at)),
                                         ed)

@@ -45,8 +45,15 @@ class ReadingError(ValueError):
         super().__init__("; ".join(f"readings[{i}].{f}: {r}" for i, f, r in errors[:20]))
 
 
+def current_edition() -> opel.Edition:
+    """The edition in use: CARECOORD_OPEL_EDITION (a shipped edition's name or an edition file's path),
+    else the latest shipped. Scores are stored under the edition's own name (its `edition` field),
+    not the setting, so moving the file does not split a history."""
+    return edition(getattr(settings, "CARECOORD_OPEL_EDITION", None) or _latest_shipped())
+
+
 def edition_name() -> str:
-    return getattr(settings, "CARECOORD_OPEL_EDITION", None) or _latest_shipped()
+    return current_edition().name
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,9 +62,9 @@ def _latest_shipped() -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def edition(name: str) -> opel.Edition:
+def edition(source: str) -> opel.Edition:
     """Parsed and validated once per process (editions are files shipped with a release)."""
-    return opel.load_edition(name)
+    return opel.load_edition(source)
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,8 @@ def providers_of(system: Organisation) -> list[Organisation]:
 def rescore_system(system: Organisation, at: datetime) -> OpelScore:
     """Combine every provider's latest score at or before `at` into the system's score. One index
     probe per provider (LATERAL … LIMIT 1), so the cost does not grow with the score history."""
-    ed_name = edition_name()
+    ed = current_edition()
+    ed_name = ed.name
     with connection.cursor() as cur:
         cur.execute("""
             SELECT o.ods_code, s.summary
@@ -191,7 +199,7 @@ def rescore_system(system: Organisation, at: datetime) -> OpelScore:
                                 ORDER BY at DESC LIMIT 1) s
             WHERE o.parent_id = %s AND o.kind = ANY(%s)""", [at, ed_name, system.pk, list(PROVIDER_KINDS)])
         rows = cur.fetchall()
-    res = opel.score_system(edition(ed_name), {code: json.loads(v) if isinstance(v, str) else v for code, v in rows})
+    res = opel.score_system(ed, {code: json.loads(v) if isinstance(v, str) else v for code, v in rows})
     return _store(system, at, ed_name, res, is_system=True)
 
 

@@ -102,6 +102,7 @@ def _set(path, value):
 
 BAD = [
     (_set(["edition"], KeyError), "edition: is required"),
+    (_set(["edition"], "x" * 81), "edition: must be at most 80 characters"),
     (_set(["format_version"], 2), "format_version: must be 1"),
     (_set(["timezone"], "Mars/Olympus"), "timezone: unknown time zone 'Mars/Olympus'"),
     (_set(["stale_after_minutes"], 0), "stale_after_minutes: must be greater than 0"),

@@ -27,7 +27,7 @@ def test_scores_from_the_database_equal_the_kernel_on_the_full_history(settings,
     """Two days of 15-minute readings with gaps, across midnight, for every aggregation kind (snapshot,
     since midnight, last-hour sums, yesterday's figure): the scorer reads only what the kernel needs,
     so each stored explanation must equal the kernel's on the whole table."""
-    path = Path(tempfile.mkdtemp(prefix="ed")) / "mini.json"  # short: the setting is stored as the edition's name
+    path = Path(tempfile.mkdtemp(prefix="a-long-directory-name-" * 4)) / "mini.json"  # stored by its own name
     path.write_text(json.dumps(mini()))
     settings.CARECOORD_OPEL_EDITION = str(path)
     rng = np.random.default_rng(7)
@@ -45,6 +45,7 @@ def test_scores_from_the_database_equal_the_kernel_on_the_full_history(settings,
                                            "value": i["value"]} for i in items], ed)
     stored = {s.at: s for s in OpelScore.objects.filter(organisation=trust)}
     assert len(stored) == len({i["time"] for i in items})
+    assert {s.edition for s in stored.values()} == {"test-mini"}  # the edition's own name, not the file's path
     reasons = set()
     for at, score in stored.items():
         expected = opel.score_at(ed, index, at, systems={"RAA": "QAA"}, explain=True)["providers"]["RAA"]
