@@ -168,16 +168,16 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeR
         cur.execute("SET LOCAL work_mem = '256MB'")
         _skip_row_fk_triggers(cur)
         # Duplicates across the whole file (all copies rejected: which one is right is unknown).
+        # The keys come from a hash aggregate; only their rows are sorted to list each key's rows.
         cur.execute(f"""
             INSERT INTO {r} (row_number, field, value, reason, ppid, ppid_issuer)
             SELECT row_number, 'PATIENT_PATHWAY_IDENTIFIER', ppid,
-                   left('duplicate: the same PPID and issuer are on rows ' || rows, 300), ppid, ppid_issuer
-            FROM (SELECT row_number, ppid, ppid_issuer,
-                         count(*) OVER w AS n,
-                         string_agg(row_number::text, ', ') OVER (PARTITION BY ppid, ppid_issuer ORDER BY row_number
-                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS rows
-                  FROM {s} WINDOW w AS (PARTITION BY ppid, ppid_issuer)) d
-            WHERE n > 1""")
+                   left('duplicate: the same PPID and issuer are on rows '
+                        || string_agg(row_number::text, ', ') OVER (PARTITION BY ppid, ppid_issuer ORDER BY row_number
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), 300),
+                   ppid, ppid_issuer
+            FROM {s} s JOIN (SELECT ppid, ppid_issuer FROM {s} GROUP BY ppid, ppid_issuer HAVING count(*) > 1) d
+              USING (ppid, ppid_issuer)""")
         cur.execute(f"SELECT count(DISTINCT row_number) FROM {r}")
         out.rows_rejected = cur.fetchone()[0]
         cur.execute(f"""
@@ -203,10 +203,11 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeR
             cur.execute("DROP TABLE IF EXISTS wlmds_delta")
             cur.execute(f"""
                 CREATE TEMPORARY TABLE wlmds_delta ON COMMIT DROP AS
-                SELECT s.*, {hash_expr} AS row_hash, w.id IS NULL AS is_new
-                FROM {s} s LEFT JOIN waitinglist_pathway w
+                SELECT s.*, w.id IS NULL AS is_new
+                FROM (SELECT s.*, {hash_expr} AS row_hash FROM {s} s OFFSET 0) s  -- OFFSET 0: hash each row once
+                LEFT JOIN waitinglist_pathway w
                   ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
-                WHERE w.id IS NULL OR w.row_hash IS DISTINCT FROM {hash_expr} OR w.status = 'closed'""",
+                WHERE w.id IS NULL OR w.row_hash IS DISTINCT FROM s.row_hash OR w.status = 'closed'""",
                         [provider_id])
             cur.execute("SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM wlmds_delta")
             out.pathways_created, out.pathways_updated = cur.fetchone()
