@@ -11,7 +11,11 @@ or none do.
 from __future__ import annotations
 
 import io
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
 from django.conf import settings
@@ -38,6 +42,7 @@ HASHED = ["ppid", "ppid_issuer", "nhs_number", "local_patient_id", "site_code", 
           "main_specialty", "tfc", "consultant_code", "rtt_start", "rtt_status", "priority_type", "clinical_priority",
           "priority_reviewed_on", "intended_procedure", "intended_management", "dta_date", "tci_date",
           "tci_provided_on", "due_date", "last_validated_on"]
+T = TypeVar("T")
 LOCK_NAMESPACE = 472_001
 # The tables whose plain secondary indexes a bulk load rebuilds (core_patient has only unique ones).
 BULK_TABLES = ("waitinglist_pathway", "waitinglist_clockevent", "core_patientidentifier")
@@ -54,10 +59,58 @@ class MergeResult:
     loaded: bool = False
 
 
-def _frame_to_csv(frame: pl.DataFrame) -> bytes:
+def to_csv(frame: pl.DataFrame, columns: dict) -> bytes:
+    """The frame's `columns` as COPY input: strings quoted, nulls as bare empty fields (so COPY reads
+    them as NULL)."""
+    if frame.height == 0:
+        return b""
     buf = io.BytesIO()
-    frame.write_csv(buf, include_header=False, null_value="", date_format="%Y-%m-%d", quote_style="non_numeric")
+    frame.select(list(columns)).write_csv(buf, include_header=False, null_value="", date_format="%Y-%m-%d",
+                                          quote_style="non_numeric")
     return buf.getvalue()
+
+
+def ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Yield from `items`, produced `depth` steps ahead in a thread (Polars releases the GIL, so
+    cleaning the next chunk overlaps the COPY of this one). An exception in the producer is raised
+    here; leaving early stops the producer."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((end, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            slots.put((None, exc))
+
+    worker = threading.Thread(target=produce, name="import-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = slots.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting to put
+            try:
+                slots.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 class Staging:
@@ -80,22 +133,13 @@ class Staging:
             cur.execute(f"DROP TABLE IF EXISTS {self.rows}")
             cur.execute(f"DROP TABLE IF EXISTS {self.rejections}")
 
-    def _copy(self, table: str, frame: pl.DataFrame, columns: list[str]) -> int:
-        if frame.height == 0:
-            return 0
-        data = _frame_to_csv(frame.select(columns))
-        cols = ", ".join(columns)
+    def copy_csv(self, table: str, data: bytes, columns: dict) -> None:
+        """COPY `to_csv` output into one of the staging tables."""
+        if not data:
+            return
         with connection.cursor() as cur:
-            # Strings are quoted, nulls are bare empty fields, so COPY reads nulls as NULL.
-            with cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+            with cur.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
                 copy.write(data)
-        return frame.height
-
-    def copy_rows(self, frame: pl.DataFrame) -> int:
-        return self._copy(self.rows, frame, list(STAGE_COLUMNS))
-
-    def copy_rejections(self, frame: pl.DataFrame) -> int:
-        return self._copy(self.rejections, frame, list(REJECTION_COLUMNS))
 
 
 def lock_provider(provider_id: int) -> None:

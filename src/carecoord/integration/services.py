@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -90,6 +91,18 @@ def inspect(path: str | Path, *, kind: str, profile: MappingProfile | None = Non
         raise ImportFileError(f"cannot read the file ({type(exc).__name__})") from exc
 
 
+def _cleaned(frames, *, kind: str, provider: str, codes: wlmds.Codes, date_format: str):
+    """Each raw chunk cleaned (the census week is the first readable one's) and written as COPY text:
+    (cleaned, rows CSV, rejections CSV)."""
+    census = None
+    for raw in frames:
+        cleaned = wlmds.clean(raw, kind=kind, provider=provider, codes=codes, census=census, date_format=date_format,
+                              check_duplicates=False)
+        census = census or cleaned.census
+        yield (cleaned, loader.to_csv(cleaned.frame, loader.STAGE_COLUMNS),
+               loader.to_csv(cleaned.rejections, loader.REJECTION_COLUMNS))
+
+
 def _count_rows(path: Path) -> int:
     lines, last = 0, b"\n"
     with open(path, "rb") as fh:
@@ -139,20 +152,22 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
         census, rows_read = None, 0
         latest = latest_census(provider) if kind == "open" else None
         frames = wlmds.read_frame(path, mapping, delimiter=delimiter).collect_batches(chunk_size=chunk_rows)
+        chunks = _cleaned(frames, kind=kind, provider=provider.ods_code, codes=valid, date_format=date_format)
+        # Reading and cleaning run one chunk ahead in a thread, so Polars works on the next chunk while
+        # PostgreSQL parses this one's COPY (closing() stops the thread however the loop ends).
         try:
-            for raw in frames:
-                cleaned = wlmds.clean(raw, kind=kind, provider=provider.ods_code, codes=valid, census=census,
-                                      date_format=date_format, check_duplicates=False)
-                if census is None:
-                    census = cleaned.census
-                    if latest and census and census < latest:
-                        raise ImportRefused(
-                            f"the census week {census:%d/%m/%Y} is older than the latest loaded for "
-                            f"{provider.ods_code} ({latest:%d/%m/%Y}); load the newest week only")
-                staging.copy_rows(cleaned.frame)
-                staging.copy_rejections(cleaned.rejections)
-                rows_read += cleaned.rows_read
-                progress.advance(cleaned.rows_read)
+            with closing(loader.ahead(chunks)) as cleaned_chunks:
+                for cleaned, rows_csv, rejections_csv in cleaned_chunks:
+                    if census is None:
+                        census = cleaned.census
+                        if latest and census and census < latest:
+                            raise ImportRefused(
+                                f"the census week {census:%d/%m/%Y} is older than the latest loaded for "
+                                f"{provider.ods_code} ({latest:%d/%m/%Y}); load the newest week only")
+                    staging.copy_csv(staging.rows, rows_csv, loader.STAGE_COLUMNS)
+                    staging.copy_csv(staging.rejections, rejections_csv, loader.REJECTION_COLUMNS)
+                    rows_read += cleaned.rows_read
+                    progress.advance(cleaned.rows_read)
         except pl.exceptions.PolarsError as exc:
             raise ImportFileError("the file is not a well-formed CSV (a row may have more fields than the header, "
                                   "or an unclosed quote)") from exc

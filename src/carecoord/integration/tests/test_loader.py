@@ -292,3 +292,31 @@ def test_clock_starts_and_stops(trust, tmp_path):
     bad = [dict(stops[0], REFERRAL_TO_TREATMENT_PERIOD_STATUS="20")]
     b = run(wf.write(tmp_path / "bad-stops.csv", bad), trust, kind="stops")
     assert b.status == "rejected" and "clock-stop status" in b.rejections.get().reason
+
+
+def test_reading_ahead_keeps_order_raises_the_producers_error_and_stops_when_left():
+    assert list(loader.ahead(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("row 2: bad quote")
+
+    got = []
+    with pytest.raises(ValueError, match="row 2"):
+        for item in loader.ahead(failing()):
+            got.append(item)
+    assert got == [1]
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    for item in loader.ahead(endless()):
+        if item == 3:
+            break
+    assert len(produced) <= 3 + 2  # the producer stopped a step or two ahead, not running on
