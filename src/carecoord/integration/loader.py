@@ -181,6 +181,9 @@ def _bulk_rebuild(cur, incoming: int) -> list[str]:
     cur.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'waitinglist_pathway'::regclass")
     if incoming < 2 * cur.fetchone()[0]:
         return []
+    # Patients first (other writers take them before pathways, so this order cannot deadlock): no one
+    # else adds a patient until commit, so new patients go in with a plain INSERT.
+    cur.execute("LOCK TABLE core_patient IN SHARE ROW EXCLUSIVE MODE")
     cur.execute(f"LOCK TABLE {', '.join(BULK_TABLES)} IN ACCESS EXCLUSIVE MODE")
     cur.execute("""
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
@@ -260,14 +263,19 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeR
         else:
             source, row_hash = s, hash_expr
 
-        # Patients, matched on NHS number; created when new.
+        # Patients, matched on NHS number; created when new (a plain INSERT of the unknown ones when the
+        # bulk path holds the patient table against other writers).
+        if rebuild:
+            unknown, conflict = "WHERE NOT EXISTS (SELECT 1 FROM core_patient p WHERE p.nhs_number = s.nhs_number)", ""
+        else:
+            unknown, conflict = "", "ON CONFLICT (nhs_number) DO NOTHING"
         cur.execute(f"""
             INSERT INTO core_patient (nhs_number, given_name, family_name, birth_date, sex, postcode_district, phone,
                 email, consent_sms, consent_email, prefers_letter, vulnerable, parent_contact, created_at, updated_at)
             SELECT DISTINCT ON (nhs_number) nhs_number, '', '', birth_date, coalesce(sex, '0'), '', '', '',
                    false, false, false, false, '', %s, %s
-            FROM {source} ORDER BY nhs_number, row_number
-            ON CONFLICT (nhs_number) DO NOTHING""", [now, now])
+            FROM {source} s {unknown} ORDER BY nhs_number, row_number
+            {conflict}""", [now, now])
 
         # The merge source: rows to write with their patient, site, priority rank and row hash.
         cur.execute("DROP TABLE IF EXISTS wlmds_src")
@@ -301,6 +309,8 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeR
     return out
 
 
+# A clock-start event's status: the row's own when it starts a clock (10, 11, 12), else 10.
+START_STATUS = "CASE WHEN rtt_status IN ('10', '11', '12') THEN rtt_status ELSE '10' END"
 INSERT_COLUMNS = """provider_id, site_id, patient_id, ppid, ppid_issuer, ubrn, local_patient_id, referral_received,
     source_of_referral, referrer_code, commissioner_code, tfc, main_specialty, consultant_code, priority_type,
     rtt_start, rtt_status, clock_state, clock_stop, clock_stop_status, queue_date, waiting_list_type, list_type,
@@ -328,15 +338,20 @@ def _merge_open(cur, out: MergeResult, *, provider_id, batch_id, now, rows, reje
     had_open = cur.fetchone()[0]
     select = _select(clock_state="clock_state", clock_stop="NULL::date", clock_stop_status="''",
                      rtt_status="coalesce(rtt_status, '')", status="'on_list'")
-    fresh = out.pathways_updated == 0
-    if fresh:
+    if out.pathways_updated == 0:
         # Every row to write is a new pathway (a provider's first load, or only new referrals): a plain
-        # INSERT, without the speculative insertion ON CONFLICT costs per row. The provider's import
-        # lock keeps it true until commit.
-        cur.execute(f"INSERT INTO waitinglist_pathway ({INSERT_COLUMNS}) SELECT {select} FROM wlmds_src", p)
+        # INSERT, without the speculative insertion ON CONFLICT costs per row (the provider's import
+        # lock keeps it true until commit), and the clock starts from the rows it returns.
+        cur.execute(f"""
+            WITH created AS (INSERT INTO waitinglist_pathway ({INSERT_COLUMNS}) SELECT {select} FROM wlmds_src
+                             RETURNING id, rtt_start, rtt_status)
+            INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, import_batch_id,
+                                                recorded_at)
+            SELECT id, rtt_start, {START_STATUS}, 'import', 'wlmds', %(batch)s, %(now)s
+            FROM created WHERE rtt_start IS NOT NULL""", p)
     else:
         _upsert_open(cur, select, p)
-    _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now, fresh=fresh)
+        _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now)
     # Census supersession: the provider's open pathways this snapshot no longer carries are closed
     # (but not those whose row was rejected: a bad row is not evidence the pathway has gone).
     if not had_open:
@@ -378,19 +393,16 @@ def _upsert_open(cur, select: str, p: dict) -> None:
             row_hash = EXCLUDED.row_hash, updated_at = EXCLUDED.updated_at""", p)
 
 
-def _insert_start_events(cur, *, provider_id, batch_id, now, fresh: bool = False) -> None:
-    """The clock start of each pathway in the source (`fresh`: the pathways were all created just now,
-    so none has an event yet)."""
-    conflict = "" if fresh else "ON CONFLICT (pathway_id, event_date, status) DO NOTHING"
+def _insert_start_events(cur, *, provider_id, batch_id, now) -> None:
+    """The clock start of each pathway in the source (once: a start already held is kept)."""
     cur.execute(f"""
         INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, import_batch_id,
                                             recorded_at)
-        SELECT w.id, s.rtt_start, CASE WHEN s.rtt_status IN ('10', '11', '12') THEN s.rtt_status ELSE '10' END,
-               'import', 'wlmds', %s, %s
+        SELECT w.id, s.rtt_start, {START_STATUS.replace("rtt_status", "s.rtt_status")}, 'import', 'wlmds', %s, %s
         FROM wlmds_src s JOIN waitinglist_pathway w
           ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
         WHERE s.rtt_start IS NOT NULL
-        {conflict}""", [batch_id, now, provider_id])
+        ON CONFLICT (pathway_id, event_date, status) DO NOTHING""", [batch_id, now, provider_id])
 
 
 def _merge_clock(cur, out: MergeResult, *, kind, provider_id, batch_id, now) -> None:

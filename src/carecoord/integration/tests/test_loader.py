@@ -148,13 +148,19 @@ def _indexes():
 def test_a_load_larger_than_the_list_rebuilds_its_indexes_once(trust, tmp_path, settings):
     """The bulk path (an initial load) drops the plain secondary indexes and builds them after the
     insert: the result is the same list with exactly the same indexes."""
+    from carecoord.testing.factories import PatientFactory
+
     settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    known = PatientFactory(nhs_number=wf.NUMBERS[0])  # already a patient elsewhere: matched, not added
     indexes = _indexes()
     assert any("ptl_order" in name for name, _ in indexes)
     with mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
         batch = run(wf.open_file(tmp_path, 5), trust)
     assert any("ptl_order" in d for d in rebuild.call_args.args[1])
     assert batch.pathways_created == 5 and Pathway.objects.filter(status="on_list").count() == 5
+    assert Patient.objects.count() == 5 and Pathway.objects.get(ppid="PPRAA000000").patient == known
+    assert sorted(ClockEvent.objects.values_list("pathway__ppid", "status")) == [
+        (f"PPRAA{i:06d}", "10") for i in range(5)]
     assert ClockEvent.objects.count() == 5 and PatientIdentifier.objects.count() == 5
     assert _indexes() == indexes
     # A later, smaller load (the list now holds more than it brings) maintains them row by row.
