@@ -11,15 +11,18 @@ or none do.
 from __future__ import annotations
 
 import io
+import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 import polars as pl
+import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 STAGE_COLUMNS = {
@@ -46,6 +49,8 @@ T = TypeVar("T")
 LOCK_NAMESPACE = 472_001
 # The tables whose plain secondary indexes a bulk load rebuilds (core_patient has only unique ones).
 BULK_TABLES = ("waitinglist_pathway", "waitinglist_clockevent", "core_patientidentifier")
+BULK_LOCK_WAIT = 30.0  # seconds a bulk load tries for its locks before loading row by row
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -171,20 +176,17 @@ def _bulk_rebuild(cur, incoming: int) -> list[str]:
     take this path. Unique indexes stay (ON CONFLICT and integrity rely on them). Returns the
     definitions to rebuild (none: row by row).
 
-    The list's size is the catalogue's estimate (reltuples, kept current by ANALYZE), read before the
-    merge touches any table: counting first and then upgrading that read lock could deadlock two
-    initial loads. The factor of two keeps a re-import of the same list (an estimate a little under
-    the true count) on the row-by-row path."""
+    The list's size is the catalogue's estimate (reltuples, kept current by ANALYZE), so the merge holds
+    no lock on the list when it tries for the bulk locks (`_lock_for_bulk`). The factor of two keeps a
+    re-import of the same list (an estimate a little under the true count) on the row-by-row path."""
     minimum = settings.CARECOORD_IMPORT_BULK_ROWS
     if not minimum or incoming < minimum:
         return []
     cur.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'waitinglist_pathway'::regclass")
     if incoming < 2 * cur.fetchone()[0]:
         return []
-    # Patients first (other writers take them before pathways, so this order cannot deadlock): no one
-    # else adds a patient until commit, so new patients go in with a plain INSERT.
-    cur.execute("LOCK TABLE core_patient IN SHARE ROW EXCLUSIVE MODE")
-    cur.execute(f"LOCK TABLE {', '.join(BULK_TABLES)} IN ACCESS EXCLUSIVE MODE")
+    if not _lock_for_bulk(cur):
+        return []
     cur.execute("""
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
         WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique AND NOT i.indisprimary
@@ -193,6 +195,32 @@ def _bulk_rebuild(cur, incoming: int) -> list[str]:
     for name, _ in indexes:
         cur.execute(f"DROP INDEX {name}")
     return [definition for _, definition in indexes]
+
+
+def _lock_for_bulk(cur) -> bool:
+    """Lock the list's tables (and patients against other writers, so new patients go in with a plain
+    INSERT) without ever waiting while holding one of them: each attempt takes them all with NOWAIT
+    or none, and is retried for up to BULK_LOCK_WAIT seconds. Other writers take these tables in
+    different orders (an open-pathways import reads pathways before adding patients; a clock-stops
+    file or a FHIR bundle adds patients first), so waiting for one lock while holding another could
+    deadlock. False: the tables stayed busy, and the load goes row by row instead."""
+    deadline = time.monotonic() + BULK_LOCK_WAIT
+    while True:
+        cur.execute("SAVEPOINT bulk_locks")
+        try:
+            cur.execute("LOCK TABLE core_patient IN SHARE ROW EXCLUSIVE MODE NOWAIT")
+            cur.execute(f"LOCK TABLE {', '.join(BULK_TABLES)} IN ACCESS EXCLUSIVE MODE NOWAIT")
+        except OperationalError as exc:
+            if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT bulk_locks")  # releases whatever this attempt took
+            if time.monotonic() >= deadline:
+                log.info("bulk load: the waiting list stayed busy; loading row by row")
+                return False
+            time.sleep(0.2)
+        else:
+            cur.execute("RELEASE SAVEPOINT bulk_locks")
+            return True
 
 
 def _rebuild(cur, definitions: list[str]) -> None:

@@ -326,3 +326,24 @@ def test_reading_ahead_keeps_order_raises_the_producers_error_and_stops_when_lef
         if item == 3:
             break
     assert len(produced) <= 3 + 2  # the producer stopped a step or two ahead, not running on
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_load_that_cannot_have_the_list_at_once_loads_row_by_row(trust, tmp_path, settings):
+    """Someone holds the list (here a long read): the bulk load never waits for its locks while holding
+    others (so it cannot deadlock); after BULK_LOCK_WAIT it loads row by row, and nothing is lost."""
+    import psycopg
+    from django.db import connection
+
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    _indexes()  # analyses the (empty) list, so the load qualifies for the bulk path
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT count(*) FROM waitinglist_pathway")  # holds ACCESS SHARE until it ends
+        with mock.patch.object(loader, "BULK_LOCK_WAIT", 0.5), \
+                mock.patch.object(loader, "_lock_for_bulk", wraps=loader._lock_for_bulk) as locking, \
+                mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
+            batch = run(wf.open_file(tmp_path, 5), trust)
+        other.rollback()
+    assert locking.call_count == 1 and rebuild.call_args.args[1] == []  # tried, could not, went row by row
+    assert batch.status == "loaded" and Pathway.objects.filter(status="on_list").count() == 5
+    assert ClockEvent.objects.count() == 5
