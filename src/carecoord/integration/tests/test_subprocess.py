@@ -17,7 +17,7 @@ from django.db import connection
 
 from carecoord.core import nhs_number
 from carecoord.core.services.audit import Auditor
-from carecoord.integration import services
+from carecoord.integration import loader, services
 from carecoord.integration.models import ImportBatch
 from carecoord.integration.tests import wlmds_files as wf
 from carecoord.waitinglist.models import Pathway
@@ -33,9 +33,9 @@ def _env() -> dict:
     return env
 
 
-def _cli(*args) -> subprocess.Popen:
+def _cli(*args, **env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "carecoord.cli", "import", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**_env(), **env})
 
 
 def test_the_process_prints_json_and_exits_by_outcome(trust, tmp_path):
@@ -76,6 +76,41 @@ def test_killing_an_import_midway_leaves_the_list_unchanged(trust, tmp_path):
     assert sorted(Pathway.objects.values_list("ppid", "status", "census_date", "updated_at")) == before
     assert ImportBatch.objects.get(filename="big.csv").status == "running"  # never finished, nothing merged
     _reap_orphaned_backends()
+
+
+def _indexes() -> list:
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+                    "WHERE indrelid = ANY(%s::regclass[]) ORDER BY 1", [list(loader.BULK_TABLES)])
+        return cur.fetchall()
+
+
+def test_killing_an_initial_load_while_its_indexes_are_dropped_changes_nothing(trust, tmp_path):
+    """The bulk path drops the list's secondary indexes inside the merge's transaction: kill -9 the
+    importer while it holds the list and the list, its rows and its indexes are exactly as they were."""
+    services.import_wlmds(wf.open_file(tmp_path, 3), provider=trust, auditor=Auditor.system("test"))
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE waitinglist_pathway")  # 3 rows: a 150,000-row load takes the bulk path
+    before = sorted(Pathway.objects.values_list("ppid", "status", "census_date", "updated_at"))
+    indexes = _indexes()
+    proc = _cli("wlmds", _big_file(tmp_path / "big.csv", 150_000), "--provider", "RAA",
+                CARECOORD_IMPORT_BULK_ROWS="1000")
+    deadline, holding = time.monotonic() + 90, False
+    with connection.cursor() as cur:
+        while not holding and time.monotonic() < deadline and proc.poll() is None:
+            cur.execute("SELECT count(*) > 0 FROM pg_locks WHERE relation = 'waitinglist_pathway'::regclass "
+                        "AND mode = 'AccessExclusiveLock' AND granted AND pid <> pg_backend_pid()")
+            holding = cur.fetchone()[0]
+            time.sleep(0.02)
+    assert holding, "the import never took the bulk path's locks"
+    time.sleep(0.3)  # into the merge: indexes dropped, rows going in
+    assert proc.poll() is None, "the import finished before it could be killed; make the file bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    _reap_orphaned_backends()
+    assert sorted(Pathway.objects.values_list("ppid", "status", "census_date", "updated_at")) == before
+    assert _indexes() == indexes
+    assert ImportBatch.objects.get(filename="big.csv").status == "running"
 
 
 def _reap_orphaned_backends() -> None:
