@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -233,9 +233,11 @@ def _rebuild(cur, definitions: list[str]) -> None:
         cur.execute(f"ANALYZE {table}")
 
 
-def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeResult:
+def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
+          step: Callable[[str], None] = lambda message: None) -> MergeResult:
     """Run inside transaction.atomic(). Returns the counts; loads nothing in all-or-nothing mode
-    when any row was rejected."""
+    when any row was rejected. `step(message)` names each stage as it starts (for a progress display;
+    it runs inside the transaction, so it must not write to the database)."""
     s, r = staging.rows, staging.rejections
     now = timezone.now()
     out = MergeResult()
@@ -273,6 +275,7 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeR
 
         hash_expr = "md5(concat_ws('|', " + ", ".join(f"coalesce(s.{c}::text, '')" for c in HASHED) + "))"
         if kind == "open":
+            step("Comparing the file with the waiting list")
             # A snapshot mostly repeats last week's: only new and changed rows (and closed pathways the
             # snapshot carries again) go further, so a weekly import costs what changed, not the list.
             cur.execute("DROP TABLE IF EXISTS wlmds_delta")
@@ -291,6 +294,7 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeR
         else:
             source, row_hash = s, hash_expr
 
+        step("Adding new patients and local identifiers")
         # Patients, matched on NHS number; created when new (a plain INSERT of the unknown ones when the
         # bulk path holds the patient table against other writers).
         if rebuild:
@@ -326,11 +330,14 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str) -> MergeR
             FROM wlmds_src WHERE local_patient_id IS NOT NULL ORDER BY local_patient_id, row_number
             {conflict}""", [provider_id])
 
+        step("Writing pathways and clock events")
         if kind == "open":
             _merge_open(cur, out, provider_id=provider_id, batch_id=staging.batch_id, now=now, rows=s,
                         rejections=r)
         else:
             _merge_clock(cur, out, kind=kind, provider_id=provider_id, batch_id=staging.batch_id, now=now)
+        if rebuild:
+            step("Building the waiting list's indexes")
         _rebuild(cur, rebuild)
         cur.execute("DROP TABLE IF EXISTS wlmds_src")
         cur.execute("DROP TABLE IF EXISTS wlmds_delta")

@@ -114,11 +114,14 @@ def _count_rows(path: Path) -> int:
 
 @dataclass
 class Progress:
-    """Optional callbacks: start(total rows), advance(rows), phase(message)."""
+    """Optional callbacks: start(total rows), advance(rows), phase(message); step(message) names the
+    merge's stages and runs inside its transaction (a terminal may show it; nothing may be written
+    to the database from it)."""
 
     start: Callable[[int], None] = lambda total: None
     advance: Callable[[int], None] = lambda n: None
     phase: Callable[[str], None] = lambda message: None
+    step: Callable[[str], None] = lambda message: None
 
 
 def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, kind: str = "open",
@@ -180,7 +183,7 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
             if latest and census and census < latest:
                 raise ImportRefused(f"the census week {census:%d/%m/%Y} is older than the latest loaded for "
                                     f"{provider.ods_code} ({latest:%d/%m/%Y}); load the newest week only")
-            result = loader.merge(staging, kind=kind, provider_id=provider.pk, mode=mode)
+            result = loader.merge(staging, kind=kind, provider_id=provider.pk, mode=mode, step=progress.step)
             before = snapshot(batch)
             batch.census_date = census
             batch.rows_read = rows_read

@@ -154,9 +154,12 @@ def test_a_load_larger_than_the_list_rebuilds_its_indexes_once(trust, tmp_path, 
     known = PatientFactory(nhs_number=wf.NUMBERS[0])  # already a patient elsewhere: matched, not added
     indexes = _indexes()
     assert any("ptl_order" in name for name, _ in indexes)
+    steps = []
     with mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
-        batch = run(wf.open_file(tmp_path, 5), trust)
+        batch = run(wf.open_file(tmp_path, 5), trust, progress=services.Progress(step=steps.append))
     assert any("ptl_order" in d for d in rebuild.call_args.args[1])
+    assert steps == ["Comparing the file with the waiting list", "Adding new patients and local identifiers",
+                     "Writing pathways and clock events", "Building the waiting list's indexes"]
     assert batch.pathways_created == 5 and Pathway.objects.filter(status="on_list").count() == 5
     assert Patient.objects.count() == 5 and Pathway.objects.get(ppid="PPRAA000000").patient == known
     assert sorted(ClockEvent.objects.values_list("pathway__ppid", "status")) == [

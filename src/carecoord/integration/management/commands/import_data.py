@@ -54,7 +54,8 @@ class Command(BaseCommand):
         auditor = Auditor.system(f"cli:import:{getpass.getuser()}"[:100], organisation=provider)
         with progress_bar(f"Importing {path.name}") as advance:
             progress = services.Progress(start=lambda total: advance(0, total=total), advance=advance,
-                                         phase=lambda m: advance(0, description=m))
+                                         phase=lambda m: advance(0, description=m),
+                                         step=lambda m: advance(0, description=m))
             try:
                 batch = services.import_wlmds(path, provider=provider, auditor=auditor, kind=opts["kind"],
                                               mode=opts["mode"], profile=profile, progress=progress,
