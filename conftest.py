@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from carecoord.core.models import OrganisationKind, Role
 from carecoord.testing.factories import OrganisationFactory, patient_at, user_with_roles
+
+# Property tests check behaviour, not speed: no per-example deadline (Hypothesis' default of 200 ms
+# failed a correct test on a busy CI machine). Speed is measured in bench/.
+hypothesis_settings.register_profile("carecoord", deadline=None)
+hypothesis_settings.load_profile("carecoord")
 
 
 @pytest.fixture(autouse=True)
