@@ -52,10 +52,6 @@ def current_edition() -> opel.Edition:
     return edition(getattr(settings, "CARECOORD_OPEL_EDITION", None) or _latest_shipped())
 
 
-def edition_name() -> str:
-    return current_edition().name
-
-
 @functools.lru_cache(maxsize=1)
 def _latest_shipped() -> str:
     return opel.available_editions()[-1]["name"]

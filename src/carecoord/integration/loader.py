@@ -138,8 +138,16 @@ class Staging:
             cur.execute(f"DROP TABLE IF EXISTS {self.rows}")
             cur.execute(f"DROP TABLE IF EXISTS {self.rejections}")
 
-    def copy_csv(self, table: str, data: bytes, columns: dict) -> None:
-        """COPY `to_csv` output into one of the staging tables."""
+    def copy_rows(self, data: bytes) -> None:
+        """COPY `to_csv(frame, STAGE_COLUMNS)` output into the rows table."""
+        self._copy(self.rows, STAGE_COLUMNS, data)
+
+    def copy_rejections(self, data: bytes) -> None:
+        """COPY `to_csv(frame, REJECTION_COLUMNS)` output into the rejections table."""
+        self._copy(self.rejections, REJECTION_COLUMNS, data)
+
+    @staticmethod
+    def _copy(table: str, columns: dict, data: bytes) -> None:
         if not data:
             return
         with connection.cursor() as cur:

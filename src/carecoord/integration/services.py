@@ -167,8 +167,8 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
                             raise ImportRefused(
                                 f"the census week {census:%d/%m/%Y} is older than the latest loaded for "
                                 f"{provider.ods_code} ({latest:%d/%m/%Y}); load the newest week only")
-                    staging.copy_csv(staging.rows, rows_csv, loader.STAGE_COLUMNS)
-                    staging.copy_csv(staging.rejections, rejections_csv, loader.REJECTION_COLUMNS)
+                    staging.copy_rows(rows_csv)
+                    staging.copy_rejections(rejections_csv)
                     rows_read += cleaned.rows_read
                     progress.advance(cleaned.rows_read)
         except pl.exceptions.PolarsError as exc:
