@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import psycopg
 from django.db import models
 from django.utils import timezone
 
@@ -222,19 +223,27 @@ def book(session: TheatreSession, pathway: Pathway, *, by, auditor, reasons: tup
                         mu=mu, sigma=sigma, turnaround=turn)
     order = (session.bookings.filter(status__in=LIVE_BOOKING).order_by("-order").values_list("order", flat=True)
              .first() or 0) + 1
-    try:
-        with transaction.atomic():
-            booking = Booking.objects.create(
-                session=session, pathway=pathway, patient_id_copy=pathway.patient_id, order=order,
-                procedure=pathway.intended_procedure, predicted_minutes=max(1, round(turn + lognormal_mean(mu, sigma))),
-                predicted_p80_minutes=round(case.quantile(0.8)), booked_by=by, suggested_by_planner=suggested,
-                reasons=list(reasons), during=None)
-    except DatabaseError as exc:
-        diag = getattr(getattr(exc, "__cause__", None), "diag", None)
-        message = getattr(diag, "message_primary", None) or "the booking breaks a scheduling rule"
-        if "no_double_booking" in str(exc) or "conflicting key value violates exclusion" in str(exc):
-            message = "the patient is already booked on another list at that time"
-        raise BookingRefused(message) from exc
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                booking = Booking.objects.create(
+                    session=session, pathway=pathway, patient_id_copy=pathway.patient_id, order=order,
+                    procedure=pathway.intended_procedure,
+                    predicted_minutes=max(1, round(turn + lognormal_mean(mu, sigma))),
+                    predicted_p80_minutes=round(case.quantile(0.8)), booked_by=by, suggested_by_planner=suggested,
+                    reasons=list(reasons), during=None)
+            break
+        except DatabaseError as exc:
+            # Two bookings of one patient at the same moment can each wait on the other's exclusion check;
+            # PostgreSQL then aborts one as a deadlock. Once the other has committed, trying again gets
+            # the real answer (the double booking refused, by name) instead of "deadlock detected".
+            if isinstance(exc.__cause__, psycopg.errors.DeadlockDetected) and attempt < 2:
+                continue
+            diag = getattr(exc.__cause__, "diag", None)
+            message = getattr(diag, "message_primary", None) or "the booking breaks a scheduling rule"
+            if "no_double_booking" in str(exc) or "conflicting key value violates exclusion" in str(exc):
+                message = "the patient is already booked on another list at that time"
+            raise BookingRefused(message) from exc
     auditor.create(booking, summary=f"booked on session {session.pk}")
     # A patient cancelled earlier and owed a new date within 28 days: this booking is that new date.
     for c in Cancellation.objects.filter(booking__pathway=pathway, rebook_by__isnull=False, rebooked__isnull=True):

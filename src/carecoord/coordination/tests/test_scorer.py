@@ -2,10 +2,8 @@
 the full history; claims survive a post arriving mid-scoring and a scorer that died."""
 
 import json
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,11 +21,12 @@ def readings(at=AT, handover=45.0):
 
 
 @pytest.mark.django_db
-def test_scores_from_the_database_equal_the_kernel_on_the_full_history(settings, trust, icb):
+def test_scores_from_the_database_equal_the_kernel_on_the_full_history(settings, trust, icb, tmp_path):
     """Two days of 15-minute readings with gaps, across midnight, for every aggregation kind (snapshot,
     since midnight, last-hour sums, yesterday's figure): the scorer reads only what the kernel needs,
     so each stored explanation must equal the kernel's on the whole table."""
-    path = Path(tempfile.mkdtemp(prefix="a-long-directory-name-" * 4)) / "mini.json"  # stored by its own name
+    path = tmp_path / ("a-long-directory-name-" * 4) / "mini.json"  # stored by its own name, not its path
+    path.parent.mkdir()
     path.write_text(json.dumps(mini()))
     settings.CARECOORD_OPEL_EDITION = str(path)
     rng = np.random.default_rng(7)

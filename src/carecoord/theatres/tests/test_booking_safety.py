@@ -4,15 +4,26 @@ import threading
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
-from django.db import IntegrityError, InternalError, connection, connections, transaction
+from django.db import IntegrityError, InternalError, OperationalError, connection, connections, transaction
 
-from carecoord.testing.factories import SiteFactory, pathway_at
+from carecoord.core.models import Role
+from carecoord.core.services.audit import Auditor
+from carecoord.testing.factories import SiteFactory, pathway_at, user_with_roles
+from carecoord.theatres import services
 from carecoord.theatres.models import Booking, ConsultantLeave, Theatre, TheatreSession
 
 LONDON = ZoneInfo("Europe/London")
 DAY = date.today() + timedelta(days=21)
 GUARD_ERRORS = (IntegrityError, InternalError)
+
+
+def _refused(exc: Exception) -> bool:
+    """A guard's refusal. Two inserts racing on the no-double-booking exclusion constraint can each wait
+    for the other; PostgreSQL then refuses one of them as a deadlock, which is still a refusal."""
+    return isinstance(exc, GUARD_ERRORS) or (
+        isinstance(exc, OperationalError) and isinstance(exc.__cause__, psycopg.errors.DeadlockDetected))
 
 
 def _session(theatre, day=DAY, start=8, end=12, consultant="C1111111", **kw):
@@ -143,8 +154,8 @@ def test_concurrent_double_booking_of_one_patient_is_refused(trust):
             with transaction.atomic():
                 _book(session, pathway)
             results.append("ok")
-        except GUARD_ERRORS:
-            results.append("refused")
+        except Exception as exc:
+            results.append("refused" if _refused(exc) else repr(exc))
         finally:
             connections.close_all()
 
@@ -154,3 +165,63 @@ def test_concurrent_double_booking_of_one_patient_is_refused(trust):
     for t in threads:
         t.join()
     assert sorted(results) == ["ok", "refused"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_schedulers_booking_one_patient_at_once_get_one_booking_and_the_reason(trust):
+    """Through the booking service, as the pages and API book: whichever way the race falls (including
+    PostgreSQL aborting one insert as a deadlock), one booking stands and the other scheduler is told
+    the patient is already booked, never "deadlock detected"."""
+    user = user_with_roles(trust, Role.SCHEDULER)
+    theatre = Theatre.objects.create(site=SiteFactory(organisation=trust), name="T", specialties=["110"])
+    other = Theatre.objects.create(site=theatre.site, name="T2", specialties=["110"])
+    for round_ in range(4):
+        day = DAY + timedelta(days=round_)
+        s1, s2 = _session(theatre, day=day), _session(other, day=day)
+        p1 = pathway_at(trust)
+        p2 = pathway_at(trust, patient=p1.patient, tfc="130")
+        barrier = threading.Barrier(2)
+        results = []
+
+        def book(session, pathway, barrier=barrier, results=results):
+            try:
+                barrier.wait()
+                services.book(session, pathway, by=user, auditor=Auditor(user))
+                results.append("ok")
+            except services.BookingRefused as exc:
+                results.append(str(exc))
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=book, args=a) for a in ((s1, p1), (s2, p2))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == ["ok", "the patient is already booked on another list at that time"]
+        assert Booking.objects.filter(pathway__patient=p1.patient).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_booking_aborted_as_a_deadlock_is_tried_again_and_refused_by_name(trust, monkeypatch):
+    """The race above, made certain: the first insert is aborted as PostgreSQL aborts a deadlock victim,
+    by which time the other scheduler's booking of the patient has committed."""
+    user = user_with_roles(trust, Role.SCHEDULER)
+    theatre = Theatre.objects.create(site=SiteFactory(organisation=trust), name="T", specialties=["110"])
+    other = Theatre.objects.create(site=theatre.site, name="T2", specialties=["110"])
+    s1, s2 = _session(theatre), _session(other)
+    p1 = pathway_at(trust)
+    p2 = pathway_at(trust, patient=p1.patient, tfc="130")
+    services.book(s1, p1, by=user, auditor=Auditor(user))
+    create, calls = Booking.objects.create, []
+
+    def deadlock_once(**kw):
+        calls.append(kw)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected("deadlock detected")
+        return create(**kw)
+
+    monkeypatch.setattr(Booking.objects, "create", deadlock_once)
+    with pytest.raises(services.BookingRefused, match="already booked on another list"):
+        services.book(s2, p2, by=user, auditor=Auditor(user))
+    assert len(calls) == 2 and Booking.objects.filter(pathway__patient=p1.patient).count() == 1
