@@ -27,6 +27,17 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
+class ClientErrorLogFilter(logging.Filter):
+    """Django logs a refused request (403, 404...) with the exception's traceback; that is the
+    client's error, not the server's, so keep the one-line warning and drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", 500) < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class RequestIdMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response

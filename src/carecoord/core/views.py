@@ -68,6 +68,10 @@ def personas_view(request):
             messages.error(request, "Choose a persona")
             return redirect("core:personas")
         auth_login(request, user, backend="carecoord.core.auth.LockoutModelBackend")
+        # A persona with roles at two organisations is listed once per organisation: act for the one chosen.
+        organisation = request.POST.get("organisation", "")
+        if organisation.isdigit() and user.role_assignments.filter(organisation_id=int(organisation)).exists():
+            request.session[CurrentOrganisationMiddleware.SESSION_KEY] = int(organisation)
         Auditor(user, request_id=request.request_id).event(AuditLog.Action.LOGIN, user, summary="persona login")
         return HttpResponseRedirect(_safe_next(request))
     rows = []

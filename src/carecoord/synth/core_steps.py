@@ -7,12 +7,21 @@ the 999 test range, phone numbers are in Ofcom's drama range and emails use exam
 from __future__ import annotations
 
 import string
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
 from django.utils import timezone
 
-from carecoord.core.models import Organisation, OrganisationKind, Role, RoleAssignment, Site, User
+from carecoord.core.models import (
+    DataSharingGrant,
+    Organisation,
+    OrganisationKind,
+    Role,
+    RoleAssignment,
+    Site,
+    User,
+)
 from carecoord.synth.registry import SynthContext, step
 
 GIVEN = ["Olivia", "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Isabella", "Rosie", "Sophia", "Grace",
@@ -117,7 +126,15 @@ def organisations(ctx: SynthContext) -> dict:
         rows.extend([icb, *providers, hub])
     ctx.shared["structure"] = structure
     ctx.shared["providers"] = [p for _, ps, _, _ in structure for p in ps]
-    return {"organisations": Organisation.objects.count(), "sites": Site.objects.count()}
+    # Each provider lets its system's elective hub see its patient-level waiting list (the system-wide
+    # PTL and capacity sharing); the ICB sees its providers' aggregates without a grant.
+    DataSharingGrant.objects.bulk_create([
+        DataSharingGrant(grantor=p, grantee=hub, scope=DataSharingGrant.Scope.PATIENT,
+                         purpose="System-wide waiting list and capacity sharing", starts_on=ctx.today - timedelta(days=365),
+                         created_at=now, updated_at=now)
+        for _, ps, hub, _ in structure for p in ps])
+    return {"organisations": Organisation.objects.count(), "sites": Site.objects.count(),
+            "data_sharing_grants": DataSharingGrant.objects.count()}
 
 
 @step(20, "personas", "Demo users for every role (persona login in demo mode)")

@@ -72,6 +72,7 @@ DEFECT_RATES = {  # share of pathways; rule codes refer to reference §4
     "T6_stop_but_open": 0.004,
     "T7_non_rtt_on_ptl": 0.003,
     "T13_tci_before_start": 0.001,
+    "T21_other_provider": 0.002,
 }
 
 
@@ -222,12 +223,38 @@ def _inject_defects(rng, frame: pl.DataFrame, events: pl.DataFrame, ctx) -> tupl
     src = frame.filter(pl.col("id").is_in(ids[take["T5_duplicate"]]))
     dup_ids = np.arange(int(ids.max()) + 1, int(ids.max()) + 1 + src.height, dtype=np.int64)
     dups = src.with_columns(id=pl.Series(dup_ids), ppid=pl.col("ppid") + "D")
-    frame = pl.concat([frame, dups])
+    # T21: the same patient on another provider's list of the system for the same treatment function
+    # (a duplicate referral, or a transfer not closed at the first provider).
+    sibling = ctx.shared.get("sibling_provider", {})
+    src = frame.filter(pl.col("id").is_in(ids[take["T21_other_provider"]])
+                       & pl.col("provider_id").is_in(list(sibling)))
+    start = int(dup_ids.max()) + 1 if len(dup_ids) else int(ids.max()) + 1
+    other_ids = np.arange(start, start + src.height, dtype=np.int64)
+    moved = src["provider_id"].replace_strict({k: v[0] for k, v in sibling.items()}, return_dtype=pl.Int64)
+    code = src["provider_id"].replace_strict({k: v[1] for k, v in sibling.items()}, return_dtype=pl.String)
+    others = src.with_columns(
+        id=pl.Series(other_ids), provider_id=moved, ppid_issuer=code,
+        site_id=moved.replace_strict({k: v[2] for k, v in sibling.items()}, default=None, return_dtype=pl.Int64),
+        ppid=code + "-" + pl.Series(other_ids).cast(pl.String).str.zfill(10))
+    frame = pl.concat([frame, dups, others])
+    chosen_by = {"T5_duplicate": dup_ids, "T21_other_provider": other_ids}
     for name in DEFECT_RATES:
-        chosen = ids[take[name]] if name != "T5_duplicate" else dup_ids
+        chosen = chosen_by.get(name, ids[take[name]])
         labels.append(pl.DataFrame({"pathway_id": chosen, "defect": [name] * len(chosen)},
                                    schema={"pathway_id": pl.Int64, "defect": pl.Utf8}))
     return frame, events, pl.concat(labels)
+
+
+def _identify_at_other_providers(ctx: SynthContext, frame: pl.DataFrame, defects: pl.DataFrame) -> None:
+    """A patient put on a second provider's list (T21) is registered there too, as a PAS would."""
+    ids = defects.filter(pl.col("defect") == "T21_other_provider")["pathway_id"]
+    rows = frame.filter(pl.col("id").is_in(ids.implode())).select("patient_id", "provider_id").unique().rows()
+    if rows:
+        with ctx.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO core_patientidentifier (patient_id, organisation_id, local_id) "
+                "VALUES (%s, %s, 'MRN' || lpad(%s::text, 8, '0')) ON CONFLICT DO NOTHING",
+                [(patient, org, patient) for patient, org in rows])
 
 
 @step(40, "waiting lists", "Pathways, RTT periods and clock events per provider, with injected data defects")
@@ -240,6 +267,10 @@ def waiting_lists(ctx: SynthContext) -> dict:
     site_for = {}
     for s in Site.objects.filter(organisation__in=providers).order_by("organisation_id", "id"):
         site_for.setdefault(s.organisation_id, s.pk)
+    # Each provider's neighbour in its system (for T21: a patient on two providers' lists).
+    ctx.shared["sibling_provider"] = {
+        a.pk: (b.pk, b.ods_code, site_for.get(b.pk))
+        for _, ps, _, _ in ctx.shared["structure"] if len(ps) > 1 for a, b in zip(ps, ps[1:] + ps[:1], strict=True)}
     provider_pk = np.array([p.pk for p in providers], dtype=np.int64)
     provider_code = np.array([p.ods_code for p in providers])
     is_weight = np.array([0.3 if p.kind == OrganisationKind.INDEPENDENT_SECTOR else 1.0 for p in providers])
@@ -259,6 +290,7 @@ def waiting_lists(ctx: SynthContext) -> dict:
             ctx, rng, first_id=next_id, patient_ids=(patient_idx + 1).astype(np.int64),
             provider_ids=provider_pk[org_idx], issuer_codes=provider_code[org_idx], site_for=site_for)
         ctx.copy_frame("waitinglist_pathway", frame)
+        _identify_at_other_providers(ctx, frame, defects)
         ctx.copy_frame("waitinglist_clockevent", events)
         ctx.copy_frame("waitinglist_rttperiod", periods)
         defects_all.append(defects)

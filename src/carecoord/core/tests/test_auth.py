@@ -3,7 +3,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import identify_hasher, make_password
 from django.test import override_settings
 
-from carecoord.core.models import AuditLog, Role, User
+from carecoord.core.models import AuditLog, Role, RoleAssignment, User
 from carecoord.testing.factories import user_with_roles
 
 
@@ -64,6 +64,22 @@ def test_persona_login_only_in_demo_mode(client, trust):
 
 
 @pytest.mark.django_db
+def test_a_persona_at_two_organisations_acts_for_the_one_chosen(client, trust, other_trust, icb):
+    persona = user_with_roles(trust, Role.WAITING_LIST_MANAGER, username="multi", is_persona=True)
+    RoleAssignment.objects.create(user=persona, organisation=other_trust, roles=[Role.WAITING_LIST_MANAGER])
+    rows = client.get("/auth/personas/").content.decode()
+    assert rows.count(f'name="persona" value="{persona.pk}"') == 2
+    for org in (trust, other_trust, trust):
+        client.post("/auth/personas/", {"persona": persona.pk, "organisation": org.pk})
+        assert client.get("/").wsgi_request.organisation == org
+        client.post("/auth/logout/")
+    for bad in ("x", icb.pk):  # not a number, or an organisation the persona holds no role at: ignored
+        client.post("/auth/personas/", {"persona": persona.pk, "organisation": bad})
+        assert client.get("/").wsgi_request.organisation in (trust, other_trust)
+        client.post("/auth/logout/")
+
+
+@pytest.mark.django_db
 def test_non_persona_cannot_be_used_for_persona_login(client, trust):
     real = user_with_roles(trust, Role.ORG_ADMIN)
     r = client.post("/auth/personas/", {"persona": real.pk})
@@ -87,3 +103,27 @@ def test_security_headers(client):
     assert "default-src 'self'" in r["Content-Security-Policy"]
     assert r["X-Frame-Options"] == "DENY"
     assert r["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.django_db
+def test_a_refused_request_logs_one_line_without_a_traceback(client, trust):
+    """Django logs a 403 with the exception's traceback; the server log keeps the one-line warning only
+    (a client's refusal is not a server fault, and tracebacks bury real errors)."""
+    import logging
+
+    client.force_login(user_with_roles(trust, Role.SCC_OPERATOR))
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append((record, self.format(record)))
+
+    handler = Keep()
+    logging.getLogger().addHandler(handler)
+    try:
+        assert client.get("/waiting-list/").status_code == 403
+    finally:
+        logging.getLogger().removeHandler(handler)
+    forbidden = [(r, text) for r, text in records if r.name == "django.request"]
+    assert forbidden and all("Traceback" not in text and r.exc_info is None for r, text in forbidden)
+    assert "Forbidden" in forbidden[0][1]

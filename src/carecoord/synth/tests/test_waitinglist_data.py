@@ -64,6 +64,30 @@ def test_defects_are_injected_at_their_rates_and_labelled(generated, tmp_path):
         assert cur.fetchone()[0] == counts["T5_duplicate"]
 
 
+def test_a_hub_sees_its_systems_list_with_patients_on_two_providers_lists(generated, tmp_path):
+    """The demo is usable as a system: each provider grants its elective hub patient-level access, and
+    the T21 pathways put patients on a second provider's list, where the hub's merged list flags them."""
+    from carecoord.core.models import Organisation, OrganisationKind, Patient
+    from carecoord.waitinglist import system
+
+    hub = Organisation.objects.filter(kind=OrganisationKind.ELECTIVE_HUB).order_by("ods_code").first()
+    scope = hub.patient_scope_ids()
+    assert set(scope) == {hub.pk, *Organisation.objects.filter(parent=hub.parent).exclude(pk=hub.pk)
+                          .filter(kind__in=[OrganisationKind.NHS_TRUST, OrganisationKind.INDEPENDENT_SECTOR])
+                          .values_list("pk", flat=True)}
+    labels = pl.read_parquet(tmp_path / "synth" / "defects.parquet")
+    moved = Pathway.objects.filter(pk__in=labels.filter(pl.col("defect") == "T21_other_provider")["pathway_id"]
+                                   .to_list())
+    assert moved.exists()
+    for p in moved[:20]:
+        first = Pathway.objects.filter(patient=p.patient, tfc=p.tfc, status="on_list").exclude(provider=p.provider)
+        assert first.exists() and p.ppid_issuer == p.provider.ods_code
+        assert Patient.objects.visible_to(p.provider).filter(pk=p.patient_id).exists()  # registered there too
+    in_system = moved.filter(provider_id__in=scope).values("patient").distinct().count()
+    summary = system.duplicate_summary(scope)
+    assert summary is not None and summary.patients >= in_system > 0
+
+
 def test_emitted_wlmds_files_import_back_cleanly(generated, tmp_path, capsys):
     import json as _json
 
