@@ -168,7 +168,7 @@ class RemovalIn(Schema):
 def _act(fn):
     try:
         return fn()
-    except services.ClinicalDecisionRequired as exc:
+    except services.RoleRequired as exc:  # includes ClinicalDecisionRequired
         raise HttpError(403, str(exc)) from exc
     except services.WaitingListError as exc:
         raise HttpError(422, str(exc)) from exc
@@ -188,7 +188,7 @@ def set_priority(request, pk: int, body: PriorityIn):
 def record_tci(request, pk: int, body: TciIn):
     _require(request, "waitinglist.record_tci")
     p = _pathway(request, pk)
-    _act(lambda: services.record_tci(p, body.tci_date, auditor=_auditor(request)))
+    _act(lambda: services.record_tci(p, body.tci_date, by=request.auth, auditor=_auditor(request)))
     return _out(_pathway(request, pk), PtlQuery().census)
 
 
