@@ -275,3 +275,19 @@ def test_few_notes_have_no_show_all_link(wlm_client, trust, wlm):
     _notes(p, wlm, 3)
     page = wlm_client.get(url(p)).content.decode()
     assert "note number 000" in page and "Show all" not in page
+
+
+def test_api_pathway_detail_has_its_notes_scoped_and_audited(client, trust, other_trust, wlm):
+    p = pathway_at(trust)
+    other = pathway_at(other_trust)
+    _notes(p, wlm, 2)
+    PathwayNote.objects.create(pathway=other, author=wlm, text="not yours")
+    client.force_login(wlm)
+    r = client.get(f"/api/v1/waiting-list/pathways/{p.pk}")
+    assert r.status_code == 200
+    notes = r.json()["notes"]
+    assert [n["text"] for n in notes] == ["note number 001", "note number 000"]  # newest first
+    assert notes[0]["author"] == (wlm.display_name or wlm.username) and notes[0]["created_at"]
+    assert AuditLog.objects.filter(action="view", object_type="waitinglist.pathway", object_id=str(p.pk),
+                                   actor=wlm).exists()
+    assert client.get(f"/api/v1/waiting-list/pathways/{other.pk}").status_code == 404
