@@ -210,6 +210,17 @@ def _add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
+def is_placeholder_date(d: date) -> bool:
+    """A date the importer rejects as a placeholder (9999-12-31, 1900-01-01, anything before 1901):
+    the one rule for single dates typed into pages and the API."""
+    return d < EARLIEST_DATE or d in SENTINEL_DATES
+
+
+def future_limit(d: date) -> date:
+    """The latest believable date for a record made on `d` (FUTURE_LIMIT_YEARS later)."""
+    return _add_years(d, FUTURE_LIMIT_YEARS)
+
+
 def _nhs_ok_expr(col: str) -> pl.Expr:
     """Vectorised NHS number check: format, Modulus 11, allocated (or synthetic 9xx) range."""
     c = pl.col(col)

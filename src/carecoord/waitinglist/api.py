@@ -130,20 +130,34 @@ class PriorityReviewOut(Schema):
     reviewed_at: str
 
 
+class NoteOut(Schema):
+    id: int
+    author: str
+    created_at: str
+    text: str
+
+
 class PathwayDetail(PathwayOut):
     events: list[ClockEventOut]
     priority_reviews: list[PriorityReviewOut]
+    notes: list[NoteOut]
 
 
-@router.get("/pathways/{pk}", response=PathwayDetail, summary="One pathway with its clock events and priority history")
+@router.get("/pathways/{pk}", response=PathwayDetail,
+            summary="One pathway with its clock events, priority history and notes (newest first)",
+            description="Audited as a patient-level read, like the pathway page.")
 def pathway(request, pk: int):
     _require(request, "waitinglist.view_pathway")
     p = _pathway(request, pk)
-    _auditor(request).view(p)
+    # The notes come through the scoped pathway, so they are exactly those the page would show.
+    notes = list(p.notes.select_related("author"))
+    _auditor(request).view(p, summary=f"API pathway with {len(notes)} notes")
     out = _out(p, PtlQuery().census)
     out["events"] = [{"event_date": e.event_date, "status": e.status, "source": e.source} for e in p.clock_events.all()]
     out["priority_reviews"] = [{"from_code": r.from_code, "to_code": r.to_code, "reason": r.reason,
                                 "reviewed_at": r.reviewed_at.isoformat()} for r in p.priority_reviews.all()]
+    out["notes"] = [{"id": n.pk, "author": n.author.display_name or n.author.username,
+                     "created_at": n.created_at.isoformat(), "text": n.text} for n in notes]
     return out
 
 
@@ -168,7 +182,7 @@ class RemovalIn(Schema):
 def _act(fn):
     try:
         return fn()
-    except services.ClinicalDecisionRequired as exc:
+    except services.RoleRequired as exc:  # includes ClinicalDecisionRequired
         raise HttpError(403, str(exc)) from exc
     except services.WaitingListError as exc:
         raise HttpError(422, str(exc)) from exc
@@ -188,7 +202,7 @@ def set_priority(request, pk: int, body: PriorityIn):
 def record_tci(request, pk: int, body: TciIn):
     _require(request, "waitinglist.record_tci")
     p = _pathway(request, pk)
-    _act(lambda: services.record_tci(p, body.tci_date, auditor=_auditor(request)))
+    _act(lambda: services.record_tci(p, body.tci_date, by=request.auth, auditor=_auditor(request)))
     return _out(_pathway(request, pk), PtlQuery().census)
 
 

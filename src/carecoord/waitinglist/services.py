@@ -1,8 +1,13 @@
 """Waiting-list actions. Every change goes through here, in one transaction, with its audit row.
 
-Views and the API check the caller's permission (`waitinglist.*` rules); these functions enforce
-the rules that hold whoever calls them (a removal needs a clinician's decision, priorities must be
-known codes, TCI dates cannot be in the past, the clock follows the RTT rules)."""
+Views and the API check the caller's permission at their current organisation (`waitinglist.*`
+rules); these functions enforce the rules that hold whoever calls them: decisions about a pathway
+need the role at the pathway's *provider* (a hub or ICB that sees another trust's list through a
+data-sharing grant may read it, not change its priority, TCI or place on the list), only pathways
+still on the list can be changed, priorities must be known codes, TCI dates must be real dates
+(not the importer's placeholders) in the future, and the clock follows the RTT rules.
+`refusal()` says, without changing anything, why an action is not open to a user, so pages offer
+only the actions the services would allow."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from django.utils import timezone
 
 from carecoord.core.models import ClinicalPriority, Role, RttStatus
 from carecoord.core.services.audit import Auditor, snapshot
+from carecoord.integration.wlmds import FUTURE_LIMIT_YEARS, future_limit, is_placeholder_date
 from carecoord.waitinglist import clock
 from carecoord.waitinglist.models import (
     REMOVAL_STATUS,
@@ -30,25 +36,120 @@ class WaitingListError(ValueError):
     """A request the rules do not allow; the message says what and why."""
 
 
-class ClinicalDecisionRequired(WaitingListError):
+class RoleRequired(WaitingListError):
+    """The caller does not hold the role the action needs at the pathway's provider."""
+
+
+class ClinicalDecisionRequired(RoleRequired):
     pass
+
+
+# Who may do what, as roles held at the pathway's provider (not at the caller's own organisation).
+ACTION_ROLES = {
+    "priority": frozenset({Role.CLINICIAN}),
+    "tci": frozenset({Role.WAITING_LIST_MANAGER, Role.SCHEDULER}),
+    "remove": frozenset({Role.CLINICIAN}),
+}
+ACTION_TEXT = {
+    "priority": "Setting a pathway's clinical priority is a clinical decision at its provider",
+    "tci": "Only the provider's waiting-list managers and schedulers record its TCI dates",
+    "remove": "Removal from the waiting list is a clinical decision at the provider",
+}
+CHANGES_ON_LIST_ONLY = frozenset({"priority", "tci", "remove"})
+
+
+def date_text(d: date) -> str:
+    """A date as the NHS.UK style writes it (2 January 2026), with a four-digit year even for year 1."""
+    return f"{d.day} {d:%B} {d.year:04d}"
+
+
+def _role_names(roles) -> str:
+    names = sorted(Role(r).label.lower() for r in roles)
+    return " or ".join(names)
+
+
+def not_on_list_message(pathway: Pathway) -> str:
+    if pathway.status == PathwayStatus.REMOVED:
+        removal = Removal.objects.filter(pathway=pathway).only("decided_on").first()
+        when = f" (removed on {date_text(removal.decided_on)})" if removal else " (removed)"
+    else:
+        when = (" (closed: it is no longer in the provider's waiting-list extracts, last changed on "
+                f"{date_text(timezone.localdate(pathway.updated_at))})")
+    return f"This pathway is no longer on the waiting list{when}"
+
+
+def role_refusal(pathway: Pathway, action: str, user) -> str | None:
+    roles = ACTION_ROLES.get(action)
+    if roles is None or (user is not None and roles & user.roles_at(pathway.provider)):
+        return None
+    return (f"You do not have a {_role_names(roles)} role at {pathway.provider.name}. "
+            f"{ACTION_TEXT[action]}.")
+
+
+def refusal(pathway: Pathway, action: str, user) -> str | None:
+    """Why `user` may not take `action` ("priority", "tci", "note", "remove") on this pathway now, or None.
+
+    Read-only: the services repeat these checks (on the locked row) when they act."""
+    reason = role_refusal(pathway, action, user)
+    if reason is None and action in CHANGES_ON_LIST_ONLY and pathway.status != PathwayStatus.ON_LIST:
+        reason = not_on_list_message(pathway)
+    return reason
+
+
+def _require_role(pathway: Pathway, action: str, user) -> None:
+    reason = role_refusal(pathway, action, user)
+    if reason is not None:
+        raise (ClinicalDecisionRequired if Role.CLINICIAN in ACTION_ROLES[action] else RoleRequired)(reason)
+
+
+def _lock_on_list(pathway: Pathway) -> Pathway:
+    """The pathway's row, locked for the change, provided it is still on the list."""
+    locked = Pathway.objects.select_for_update().get(pk=pathway.pk)
+    if locked.status != PathwayStatus.ON_LIST:
+        raise WaitingListError(not_on_list_message(locked))
+    locked.provider = pathway.provider
+    return locked
 
 
 def _priority(code: str) -> ClinicalPriority:
     found = ClinicalPriority.objects.filter(code=code).first()
     if found is None:
         known = ", ".join(ClinicalPriority.objects.values_list("code", flat=True))
-        raise WaitingListError(f"priority {code!r} is not a known clinical priority ({known})")
+        raise WaitingListError(f"Choose a known clinical priority ({known}): {code!r} is not one")
     return found
+
+
+def tci_date_problem(pathway: Pathway, tci_date: date, today: date) -> str | None:
+    """What is wrong with `tci_date` as this pathway's to-come-in date, or None.
+
+    The importer's rules for dates (no placeholders such as 9999-12-31, nothing more than
+    FUTURE_LIMIT_YEARS ahead), then: not in the past, not before the clock start or the decision to admit."""
+    shown = date_text(tci_date)
+    if is_placeholder_date(tci_date):
+        return f"Enter a real TCI date: {shown} is a placeholder, not a date"
+    if tci_date > future_limit(today):
+        return (f"Enter a TCI date within {FUTURE_LIMIT_YEARS} years of today: {shown} is more than "
+                f"{FUTURE_LIMIT_YEARS} years away")
+    if tci_date < today:
+        return f"Enter a TCI date from today onwards: {shown} is in the past"
+    if pathway.rtt_start and tci_date < pathway.rtt_start:
+        return (f"Enter a TCI date on or after the RTT clock start ({date_text(pathway.rtt_start)}): "
+                f"{shown} is before it")
+    if pathway.dta_date and tci_date < pathway.dta_date:
+        return (f"Enter a TCI date on or after the decision to admit ({date_text(pathway.dta_date)}): "
+                f"{shown} is before it")
+    return None
 
 
 @transaction.atomic
 def set_priority(pathway: Pathway, code: str, *, reason: str, by, auditor: Auditor) -> PriorityReview:
-    """Set or review a pathway's clinical priority (a clinician's decision), keeping its history."""
+    """Set or review a pathway's clinical priority (a clinician's decision at its provider), keeping
+    its history. Only while the pathway is on the list."""
+    _require_role(pathway, "priority", by)
+    pathway = _lock_on_list(pathway)
     if not reason.strip():
-        raise WaitingListError("give the reason for the priority decision")
+        raise WaitingListError("Give the reason for the priority decision")
     priority = _priority(code)
-    pathway = Pathway.objects.select_for_update().get(pk=pathway.pk)
     before = snapshot(pathway)
     review = PriorityReview.objects.create(pathway=pathway, from_code=pathway.clinical_priority, to_code=code,
                                            reason=reason.strip(), reviewed_by=by)
@@ -62,13 +163,15 @@ def set_priority(pathway: Pathway, code: str, *, reason: str, by, auditor: Audit
 
 
 @transaction.atomic
-def record_tci(pathway: Pathway, tci_date: date, *, auditor: Auditor, today: date | None = None) -> Pathway:
+def record_tci(pathway: Pathway, tci_date: date, *, by, auditor: Auditor, today: date | None = None) -> Pathway:
+    """Record the to-come-in date. `by` (a user or an API token's principal) needs a waiting-list
+    manager or scheduler role at the pathway's provider."""
     today = today or timezone.localdate()
-    if tci_date < today:
-        raise WaitingListError(f"the TCI date {tci_date:%d/%m/%Y} is in the past")
-    if pathway.status != PathwayStatus.ON_LIST:
-        raise WaitingListError("this pathway is not on the waiting list")
-    pathway = Pathway.objects.select_for_update().get(pk=pathway.pk)
+    _require_role(pathway, "tci", by)
+    pathway = _lock_on_list(pathway)
+    problem = tci_date_problem(pathway, tci_date, today)
+    if problem:
+        raise WaitingListError(problem)
     before = snapshot(pathway)
     pathway.tci_date = tci_date
     pathway.tci_provided_on = today
@@ -82,9 +185,9 @@ def record_tci(pathway: Pathway, tci_date: date, *, auditor: Auditor, today: dat
 def add_note(pathway: Pathway, text: str, *, by, auditor: Auditor) -> PathwayNote:
     text = text.strip()
     if not text:
-        raise WaitingListError("the note is empty")
+        raise WaitingListError("Enter the note")
     if len(text) > 5000:
-        raise WaitingListError("a note can be at most 5,000 characters")
+        raise WaitingListError("A note can be at most 5,000 characters")
     note = PathwayNote.objects.create(pathway=pathway, author=by, text=text)
     auditor.create(note, summary=f"note on pathway {pathway.pk}")
     return note
@@ -94,9 +197,9 @@ def add_note(pathway: Pathway, text: str, *, by, auditor: Auditor) -> PathwayNot
 def record_clock_event(pathway: Pathway, status: str, event_date: date, *, auditor: Auditor, by=None,
                        source: str = ClockEvent.Source.MANUAL) -> ClockEvent:
     if not RttStatus.objects.filter(code=status).exists():
-        raise WaitingListError(f"{status!r} is not an RTT status code")
+        raise WaitingListError(f"Choose an RTT status code: {status!r} is not one")
     if event_date > timezone.localdate():
-        raise WaitingListError("a clock event cannot be in the future")
+        raise WaitingListError("A clock event cannot be in the future")
     event, created = ClockEvent.objects.get_or_create(pathway=pathway, event_date=event_date, status=status,
                                                       defaults={"source": source, "recorded_by": by})
     if created:
@@ -110,15 +213,12 @@ def remove_from_list(pathway: Pathway, *, reason: str, decided_by, rationale: st
                      decided_on: date | None = None) -> Removal:
     """Remove a pathway from the list. Needs a clinician's recorded decision; stops the RTT clock
     with the status the reason implies (RTT guidance Annex D)."""
+    _require_role(pathway, "remove", decided_by)
+    pathway = _lock_on_list(pathway)
     if reason not in RemovalReason.values:
-        raise WaitingListError(f"{reason!r} is not a removal reason")
+        raise WaitingListError(f"Choose a removal reason: {reason!r} is not one")
     if not rationale.strip():
-        raise WaitingListError("record why the patient is being removed")
-    if Role.CLINICIAN not in decided_by.roles_at(pathway.provider):
-        raise ClinicalDecisionRequired("removal from the waiting list needs a clinician's decision")
-    pathway = Pathway.objects.select_for_update().get(pk=pathway.pk)
-    if pathway.status != PathwayStatus.ON_LIST:
-        raise WaitingListError("this pathway is not on the waiting list")
+        raise WaitingListError("Record why the patient is being removed")
     decided_on = decided_on or timezone.localdate()
     stop_status = REMOVAL_STATUS[RemovalReason(reason)]
     removal = Removal.objects.create(pathway=pathway, reason=reason, decided_by=decided_by, decided_on=decided_on,

@@ -147,24 +147,42 @@ def _pathway(request, pk: int):
     return pathway
 
 
+NOTES_SHOWN = 50  # newest first; ?notes=all shows every note
+# Each action on the pathway page: its form key (the services' action name) and its permission.
+ACTION_PERMS = {"priority": "set_priority", "tci": "record_tci", "note": "add_note", "remove": "remove"}
+
+
 @permission_required("waitinglist.view_pathway")
-def pathway_detail(request, pk: int, forms: dict | None = None, status: int = 200):
+def pathway_detail(request, pk: int, forms: dict | None = None, status: int = 200, page_error: str = ""):
     pathway = _pathway(request, pk)
-    Auditor.from_request(request).view(pathway)
+    all_notes = request.GET.get("notes") == "all"
+    notes = pathway.notes.select_related("author")
+    notes = list(notes if all_notes else notes[:NOTES_SHOWN])
+    notes_total = len(notes) if all_notes or len(notes) < NOTES_SHOWN else pathway.notes.count()
+    Auditor.from_request(request).view(pathway, summary=f"pathway page with all {notes_total} notes" if all_notes else "")
     forms = forms or {}
-    perms = {p: request.user.has_perm(f"waitinglist.{p}", request.organisation)
-             for p in ("set_priority", "record_tci", "add_note", "remove")}
+    # An action is offered only when the user holds its permission here *and* the services would
+    # allow it on this pathway (the role at the pathway's provider; the pathway still on the list).
+    offered = {key: request.user.has_perm(f"waitinglist.{perm}", request.organisation)
+               and services.refusal(pathway, key, request.user) is None for key, perm in ACTION_PERMS.items()}
+    perms = {perm: offered[key] for key, perm in ACTION_PERMS.items()}
     perms["book_theatre"] = (request.user.has_perm("theatres.book", request.organisation)
                              and pathway.provider_id == getattr(request.organisation, "pk", None)
                              and pathway.status == "on_list" and pathway.list_type == "admitted")
+    # A refused action, or a posted form the page no longer draws (the pathway left the list meanwhile),
+    # is named in an error summary at the top of the page rather than lost with its hidden form.
+    page_errors = [page_error] if page_error else []
+    for key, form in forms.items():
+        if not offered.get(key) and form.errors:
+            page_errors += [*form.non_field_errors(), *(f.errors[0] for f in form if f.errors)]
     return render(request, "waitinglist/pathway.jinja", {
         "page_title": "Pathway", "pathway": pathway, "patient": pathway.patient,
         "presenter": PathwayPresenter(pathway, PtlQuery().census),
         "events": pathway.clock_events.all(), "periods": pathway.periods.all(),
         "reviews": pathway.priority_reviews.select_related("reviewed_by"),
-        "notes": pathway.notes.select_related("author")[:50],
+        "notes": notes, "notes_total": notes_total, "all_notes": all_notes, "notes_shown": NOTES_SHOWN,
         "removal": getattr(pathway, "removal", None),
-        "perms": perms,
+        "perms": perms, "page_errors": page_errors,
         "priority_form": forms.get("priority") or PriorityForm(initial={"priority": pathway.clinical_priority}),
         "tci_form": forms.get("tci") or TciForm(),
         "note_form": forms.get("note") or NoteForm(),
@@ -174,6 +192,12 @@ def pathway_detail(request, pk: int, forms: dict | None = None, status: int = 20
 
 def _action(request, pk, form_class, key, perform, success):
     pathway = _pathway(request, pk)
+    # Refused before the form is read: a removal clicked twice, or a TCI on a closed pathway, is
+    # about the pathway, not about what was typed (and the page no longer draws that form).
+    refused = services.refusal(pathway, key, request.user)
+    if refused:
+        return pathway_detail(request, pk, page_error=refused,
+                              status=403 if services.role_refusal(pathway, key, request.user) else 400)
     form = form_class(request.POST)
     if form.is_valid():
         try:
@@ -196,7 +220,8 @@ def set_priority(request, pk: int):
 @require_POST
 @permission_required("waitinglist.record_tci")
 def record_tci(request, pk: int):
-    return _action(request, pk, TciForm, "tci", lambda p, d, a: services.record_tci(p, d["tci_date"], auditor=a),
+    return _action(request, pk, TciForm, "tci", lambda p, d, a: services.record_tci(
+        p, d["tci_date"], by=request.user, auditor=a),
                    "TCI date recorded")
 
 
