@@ -51,10 +51,12 @@ def rtt_report(request):
     dist = [{"weeks": d["week_band"], "pathways": d["pathways"]} for d in out["distribution"]]
     chart = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "description": "Incomplete pathways by weeks waited",
+        "description": (f"Bar chart: incomplete pathways by weekly band of weeks waited at {census:%d/%m/%Y}. "
+                        "The same figures are in the table 'Show the weeks waited as a table' below the chart."),
         "width": "container", "height": 240,
         "data": {"values": dist},
-        # Bars are described by the tables below; the chart itself carries the description.
+        # The bars are hidden from assistive technology: the chart's description names the table
+        # (#rtt-dist-table in the template) that gives every band's count (WCAG 1.1.1).
         "mark": {"type": "bar", "color": "#005eb8", "aria": False},
         "encoding": {
             "x": {"field": "weeks", "type": "quantitative", "bin": {"binned": True, "step": 1},
@@ -65,7 +67,8 @@ def rtt_report(request):
     }
     trend_chart = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "description": "Incomplete pathways and the share within 18 weeks at each weekly census",
+        "description": ("Line chart: the share of incomplete pathways within 18 weeks at each weekly census. "
+                        "The figures are in the table 'Trend figures' below the chart."),
         "width": "container", "height": 200, "data": {"values": weekly},
         "encoding": {"x": {"field": "census", "type": "temporal", "title": "Census (week ending)"}},
         "layer": [

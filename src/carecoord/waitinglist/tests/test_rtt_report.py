@@ -124,6 +124,25 @@ def test_planned_and_non_rtt_lists_are_out_of_every_rtt_figure(wlm_client, trust
 
 
 @pytest.mark.django_db
+def test_the_weeks_waited_chart_has_a_table_of_its_figures(wlm_client, trust):
+    for d in (0, 7, 8, 126, 127, 729, 800):
+        pathway_at(trust, patient_at(trust), rtt_start=_days(d))
+    body = wlm_client.get("/waiting-list/reports/rtt/", {"census": C.isoformat()}).content.decode()
+    table = body[body.index('id="rtt-dist-table"'):]
+    table = table[:table.index("</details>")]
+    rows = re.findall(r'<th scope="row" class="nhsuk-table__header">([^<]+)</th>\s*'
+                      r'<td[^>]*>([^<]+)</td>\s*<td[^>]*>([^<]+)</td>', table)
+    # §1.7: 0-7 days is band 1; 8 is band 2; 126 is band 18; 127 band 19; 729 and more are >104 weeks
+    assert rows == [("0 to 1", "0 to 7", "2"), ("More than 1 to 2", "8 to 14", "1"),
+                    ("More than 17 to 18", "120 to 126", "1"), ("More than 18 to 19", "127 to 133", "1"),
+                    ("More than 104", "729 or more", "2")]
+    spec = json.loads(re.search(r'<script type="application/json" id="rtt-dist-spec">(.*?)</script>', body,
+                                re.S).group(1))
+    assert "Show the weeks waited as a table" in spec["description"]
+    assert "Show the weeks waited as a table" in table
+
+
+@pytest.mark.django_db
 def test_csv_downloads_carry_the_unknown_clock_start_column(wlm_client, trust, capsys):
     pathway_at(trust, patient_at(trust), rtt_start=_days(20), tfc="110")
     pathway_at(trust, patient_at(trust), rtt_start=None, clock_state="unknown", referral_received=_days(30),
