@@ -18,4 +18,10 @@ def test_rtt_report_draws_the_distribution(page, live_server):
     assert page.locator("h1").inner_text() == "RTT waiting times"
     page.locator(".cc-chart[data-ready=\"1\"]").first.wait_for()
     page.locator('[data-vega-spec="rtt-trend-spec"][data-ready="1"]').wait_for()
+    # The distribution's figures as a table (WCAG 1.1.1): the chart's description names it.
+    page.locator("#rtt-dist-table summary").click()
+    table = page.locator("#rtt-dist-table table")
+    assert table.is_visible() and "Pathways" in table.inner_text()
+    assert "Show the weeks waited as a table" in page.locator(
+        '[data-vega-spec="rtt-dist-spec"] [role="graphics-document"]').get_attribute("aria-label")
     assert_accessible(page, "RTT report")
