@@ -6,13 +6,14 @@ from datetime import date
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
 from carecoord.waitinglist import services
 from carecoord.waitinglist.models import scoped_pathways
+from carecoord.waitinglist.presenters import weeks_waited
 from carecoord.waitinglist.ptl import EstimatingPaginator, PtlFilterForm, PtlQuery, possible_duplicates
 
 router = Router(tags=["waiting list"])
@@ -40,8 +41,9 @@ class PathwayOut(Schema):
     waiting_list_type: str
     clock_state: str
     rtt_start: date | None
-    days_waited: int | None
-    weeks_waited: int | None
+    days_waited: int | None = Field(None, description="Census date minus RTT period start; null without a running clock")
+    weeks_waited: int | None = Field(None, description="RTT guidance v5.0 §10.1.7 band max(1, ceil(days/7)): k means "
+                                                       "over k-1 to k weeks (0-7 days is 1, 365 is 53); 105 means over 104")
     clinical_priority: str
     queue_date: date | None
     tci_date: date | None
@@ -81,7 +83,7 @@ def _out(p, census: date) -> dict:
     return {
         "id": p.pk, "ppid": p.ppid, "ppid_issuer": p.ppid_issuer, "provider": p.provider.ods_code, "tfc": p.tfc,
         "list_type": p.list_type, "waiting_list_type": p.waiting_list_type, "clock_state": p.clock_state,
-        "rtt_start": p.rtt_start, "days_waited": days, "weeks_waited": None if days is None else days // 7,
+        "rtt_start": p.rtt_start, "days_waited": days, "weeks_waited": weeks_waited(days),
         "clinical_priority": p.clinical_priority, "queue_date": p.queue_date, "tci_date": p.tci_date,
         "consultant_code": p.consultant_code, "intended_procedure": p.intended_procedure, "status": p.status,
     }
