@@ -6,14 +6,15 @@ from datetime import date
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
 from carecoord.waitinglist import services
 from carecoord.waitinglist.models import scoped_pathways
-from carecoord.waitinglist.ptl import EstimatingPaginator, PtlFilterForm, PtlQuery, possible_duplicates
+from carecoord.waitinglist.presenters import weeks_waited
+from carecoord.waitinglist.ptl import SORTS, EstimatingPaginator, PtlFilterForm, PtlQuery, possible_duplicates
 
 router = Router(tags=["waiting list"])
 
@@ -40,8 +41,9 @@ class PathwayOut(Schema):
     waiting_list_type: str
     clock_state: str
     rtt_start: date | None
-    days_waited: int | None
-    weeks_waited: int | None
+    days_waited: int | None = Field(None, description="Census date minus RTT period start; null without a running clock")
+    weeks_waited: int | None = Field(None, description="RTT guidance v5.0 §10.1.7 band max(1, ceil(days/7)): k means "
+                                                       "over k-1 to k weeks (0-7 days is 1, 365 is 53); 105 means over 104")
     clinical_priority: str
     queue_date: date | None
     tci_date: date | None
@@ -61,19 +63,21 @@ class PtlPage(Schema):
 
 
 class PtlFilters(Schema):
+    """Codes (provider, site, consultant, priority, list type) match whatever their case."""
+
     provider: str = ""
     site: str = ""
     tfc: str = ""
     consultant: str = ""
     list_type: str = ""
-    priority: str = ""
+    priority: str = Field("", description="P1a, P1b, P2, P3, P4, P5, P6, or none (not set)")
     band: str = ""
     breach_before: date | None = None
     tci: str = ""
     validation: str = ""
     duplicates: str = ""
-    sort: str = "priority"
-    page: int = 1
+    sort: str = Field("priority", description="One of: " + ", ".join(SORTS) + " (a leading - reverses)")
+    page: int = Field(1, ge=1, description="Pages of 100. A page past the last is a 404, not an empty page")
 
 
 def _out(p, census: date) -> dict:
@@ -81,7 +85,7 @@ def _out(p, census: date) -> dict:
     return {
         "id": p.pk, "ppid": p.ppid, "ppid_issuer": p.ppid_issuer, "provider": p.provider.ods_code, "tfc": p.tfc,
         "list_type": p.list_type, "waiting_list_type": p.waiting_list_type, "clock_state": p.clock_state,
-        "rtt_start": p.rtt_start, "days_waited": days, "weeks_waited": None if days is None else days // 7,
+        "rtt_start": p.rtt_start, "days_waited": days, "weeks_waited": weeks_waited(days),
         "clinical_priority": p.clinical_priority, "queue_date": p.queue_date, "tci_date": p.tci_date,
         "consultant_code": p.consultant_code, "intended_procedure": p.intended_procedure, "status": p.status,
     }
@@ -90,23 +94,31 @@ def _out(p, census: date) -> dict:
 PAGE = 100
 
 
-@router.get("/ptl", response=PtlPage, summary="The patient tracking list (treat-in-turn order by default)")
+@router.get("/ptl", response=PtlPage, summary="The patient tracking list (treat-in-turn order by default)",
+            description="The PTL page's filters and sorts, 100 rows a page. A page after the last is 404 "
+                        "(problem+json naming the number of pages); an empty list is only ever page 1.")
 def ptl(request, filters: Query[PtlFilters]):
     _require(request, "waitinglist.view_ptl")
-    form = PtlFilterForm({k: v for k, v in filters.dict().items() if v not in (None, "")})
+    data = {k: v for k, v in filters.dict().items() if v not in (None, "") and k != "page"}
+    form = PtlFilterForm(data)
     if not form.is_valid():
         raise HttpError(422, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
-    query = PtlQuery.from_form(form)
+    query = PtlQuery.from_form(form, page=filters.page)
     scope = request.organisation.patient_scope_ids() if request.organisation else []
     qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"), scope)
     paginator = EstimatingPaginator(qs, PAGE)
     count = paginator.count
-    page = max(1, query.page)
+    page = query.page
+    pages = max(1, -(-count // PAGE))
     rows = list(qs[(page - 1) * PAGE: page * PAGE])
+    if not rows and page > 1:
+        raise Http404(f"There is no page {page}: this list has {'about ' if paginator.count_is_estimate else ''}"
+                      f"{pages} page{'s' if pages != 1 else ''} of {PAGE}")
     dupes = possible_duplicates(rows, scope)
     _auditor(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
                             summary=f"API PTL page {page}: {len(rows)} pathways")
-    return {"count": count, "count_is_estimate": paginator.count_is_estimate, "page": page, "pages": max(1, -(-count // PAGE)), "census": query.census,
+    return {"count": count, "count_is_estimate": paginator.count_is_estimate, "page": page, "pages": pages,
+            "census": query.census,
             "results": [{**_out(p, query.census), "possible_duplicate": p.pk in dupes} for p in rows]}
 
 

@@ -54,5 +54,10 @@ class RemovalForm(ActionForm):
 
 
 class SavedViewForm(forms.Form):
-    name = forms.CharField(label="Name this view", max_length=80)
-    query = forms.CharField(widget=forms.HiddenInput, required=False, max_length=1000)
+    QUERY_MAX = 1000  # SavedView.query
+
+    name = forms.CharField(label="Name this view", max_length=80, error_messages={
+        "required": "Give the view a name", "max_length": "Give the view a name of 80 characters or fewer"})
+    query = forms.CharField(widget=forms.HiddenInput, required=False, max_length=QUERY_MAX, strip=False,
+                            error_messages={"max_length": "These filters are too long to save as a view "
+                                                          "(more than 1,000 characters)"})

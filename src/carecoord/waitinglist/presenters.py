@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from carecoord.core import formatting
+from carecoord.waitinglist import rtt
 from carecoord.waitinglist.models import ClockState, ListType, Pathway
 
 PRIORITY_TAG = {"P1a": "red", "P1b": "red", "P2": "orange", "P3": "yellow", "P4": "blue", "P5": "grey", "P6": "grey"}
 
 
-def week_band(days: int) -> int:
-    """RTT guidance s10.1.7: band k means >k-1 to k weeks; 0-7 days is band 1."""
-    return max(1, -(-days // 7))
+def weeks_waited(days: int | None) -> int | None:
+    """The one "weeks waited" every surface shows or returns (page, pathway page, API, CSV/XLSX, the
+    `ptl export` command): the national band of RTT guidance v5.0 §10.1.7, `max(1, ceil(days/7))`,
+    where band k means ">k-1 to k weeks" and 105 means ">104 weeks" (0-7 days is 1; 126 is 18;
+    127 is 19; 365 is 53). None when there is no running clock, or it starts after the census."""
+    if days is None or days < 0:
+        return None
+    return rtt.week_band(days)
+
+
+def weeks_label(band: int | None) -> str:
+    if band is None:
+        return "–"
+    return ">104" if band > 104 else str(band)
 
 
 @dataclass
@@ -30,10 +42,18 @@ class PathwayRow:
 
     @property
     def weeks(self) -> str:
+        """The §10.1.7 band (see `weeks_waited`)."""
         d = self.days
         if d is None:
             return "Unknown" if self.p.clock_state == ClockState.UNKNOWN else "–"
-        return str(d // 7)
+        return weeks_label(weeks_waited(d))
+
+    @property
+    def days_label(self) -> str:
+        d = self.days
+        if d is None or d < 0:
+            return ""
+        return f"{d:,} day{'s' if d != 1 else ''}"
 
     @property
     def weeks_tag(self) -> str:
@@ -55,10 +75,12 @@ class PathwayRow:
         return PRIORITY_TAG.get(self.p.clinical_priority, "white")
 
     @property
-    def breach_52(self) -> str:
-        if self.p.rtt_start is None:
-            return ""
-        return formatting.date_uk(self.p.rtt_start + timedelta(days=365))
+    def breach_52(self) -> str | None:
+        """The first day over 52 weeks (days > 364), only while the clock runs: a stopped clock or an
+        unknown start never breaches."""
+        if self.p.rtt_start is None or self.p.clock_state != ClockState.OPEN:
+            return None
+        return formatting.date_uk(rtt.breach_date(self.p.rtt_start, 52))
 
     @property
     def list_type(self) -> str:
@@ -84,7 +106,7 @@ class PathwayPresenter:
             ("List", r.list_type + (f" ({p.waiting_list_type})" if p.waiting_list_type else "")),
             ("Clock", ClockState(p.clock_state).label),
             ("RTT period start", formatting.date_uk(p.rtt_start) or "Unknown"),
-            ("Weeks waited", r.weeks),
+            ("Weeks waited", r.weeks + (f" ({r.days_label})" if r.days_label else "")),
             ("Breaches 52 weeks on", r.breach_52 or "–"),
             ("Queue-order date", formatting.date_uk(p.queue_date) or "–"),
             ("Clinical priority", r.priority),

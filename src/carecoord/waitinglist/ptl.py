@@ -25,46 +25,138 @@ BANDS = {
     "104+": ("Over 104 weeks", 728, None),
 }
 
+# Sorts: key -> (label shown in the sort menu, ORDER BY). Every order ends with the primary key, so
+# rows that tie never swap between two page requests (pages neither overlap nor skip). The default,
+# "priority", is treat in turn (RTT guidance §9.1: clinical priority, then the order added to the list).
+TREAT_IN_TURN = ("priority_rank", "queue_date", "id")
 SORTS = {
-    "priority": ("priority_rank", "queue_date", "id"),
-    "wait": ("rtt_start", "id"),
-    "-wait": ("-rtt_start", "-id"),
-    "tci": ("tci_date", "id"),
-    "tfc": ("tfc", "priority_rank", "queue_date", "id"),
-    "consultant": ("consultant_code", "priority_rank", "queue_date", "id"),
-    "queue": ("queue_date", "id"),
+    "priority": ("Treat in turn (clinical priority, then queue-order date)", TREAT_IN_TURN),
+    "-priority": ("Clinical priority, lowest first", ("-priority_rank", "-queue_date", "id")),
+    "wait": ("Weeks waited, longest first", ("rtt_start", "id")),
+    "-wait": ("Weeks waited, shortest first", ("-rtt_start", "id")),
+    "breach": ("52-week breach date, earliest first", ("rtt_start", "id")),
+    "-breach": ("52-week breach date, latest first", ("-rtt_start", "id")),
+    "tci": ("TCI date, earliest first", ("tci_date", *TREAT_IN_TURN)),
+    "-tci": ("TCI date, latest first", ("-tci_date", *TREAT_IN_TURN)),
+    "queue": ("Queue-order date, earliest first", ("queue_date", "id")),
+    "-queue": ("Queue-order date, latest first", ("-queue_date", "id")),
+    "tfc": ("Treatment function, lowest code first", ("tfc", *TREAT_IN_TURN)),
+    "-tfc": ("Treatment function, highest code first", ("-tfc", *TREAT_IN_TURN)),
+    "consultant": ("Consultant code, A to Z", ("consultant_code", *TREAT_IN_TURN)),
+    "-consultant": ("Consultant code, Z to A", ("-consultant_code", *TREAT_IN_TURN)),
+    "provider": ("Provider code, A to Z", ("provider__ods_code", *TREAT_IN_TURN)),
+    "-provider": ("Provider code, Z to A", ("-provider__ods_code", *TREAT_IN_TURN)),
+    "list": ("List type, A to Z", ("list_type", *TREAT_IN_TURN)),
+    "-list": ("List type, Z to A", ("-list_type", *TREAT_IN_TURN)),
+    "ppid": ("Pathway identifier, A to Z", ("ppid", "id")),
+    "-ppid": ("Pathway identifier, Z to A", ("-ppid", "id")),
 }
+
+# The PTL table's sortable columns: (heading, sort key for ascending values, for descending values,
+# the sort a first click gives). Weeks waited ascend as the clock start descends.
+COLUMNS = [
+    ("Pathway", "ppid", "-ppid", "ppid"),
+    ("Provider", "provider", "-provider", "provider"),
+    ("TFC", "tfc", "-tfc", "tfc"),
+    ("List", "list", "-list", "list"),
+    ("Priority", "priority", "-priority", "priority"),
+    ("Weeks waited", "-wait", "wait", "wait"),
+    ("Breaches 52 weeks", "breach", "-breach", "breach"),
+    ("TCI", "tci", "-tci", "tci"),
+]
+
+
+def parse_page(raw) -> int:
+    """A page number from a query string: anything that is not a whole number of at least 1 is page 1
+    (the paginator sends a number past the end to the last page)."""
+    try:
+        n = int(str(raw).strip())
+    except (TypeError, ValueError):
+        return 1
+    return max(n, 1)
+
 
 TCI_CHOICES = [("", "Any"), ("none", "No TCI date"), ("booked", "TCI date booked"), ("past", "TCI date passed")]
 DUPLICATE_CHOICES = [("", "Any"), ("only", "Only possible duplicates or transfers")]
 VALIDATION_CHOICES = [("", "Any"), ("recent", "Validated in the last 12 weeks"), ("due", "Not validated in 12 weeks")]
 
 
+class CodeChoiceField(forms.ChoiceField):
+    """A choice of codes matched without regard to case (`rev` is RBB's `REV`, `p2` is `P2`), cleaned
+    to the code as the choices spell it."""
+
+    def to_python(self, value):
+        value = super().to_python(value).strip()
+        for k, _ in self.choices:
+            if str(k).lower() == value.lower():
+                return str(k)
+        return value
+
+
+# Each message names its field, so the error summary says which filter to correct.
+CHOICE_ERRORS = {
+    "provider": "Select a provider from the list",
+    "list_type": "Select a list type from the list",
+    "priority": "Select a clinical priority from the list",
+    "band": "Select a weeks-waited band from the list",
+    "tci": "Select a TCI option from the list",
+    "validation": "Select a validation option from the list",
+    "duplicates": "Select an option for 'Across providers' from the list",
+    "sort": "Select a sort order from the list",
+}
+
+
+def priority_choices() -> list[tuple[str, str]]:
+    from carecoord.core.models import ClinicalPriority
+
+    return [("", "Any"), *[(p.code, f"{p.code} – {p.name}") for p in ClinicalPriority.objects.all()],
+            ("none", "Not set")]
+
+
 class PtlFilterForm(forms.Form):
-    provider = forms.CharField(required=False, label="Provider (ODS code)")
-    site = forms.CharField(required=False, label="Site")
-    tfc = forms.CharField(required=False, label="Treatment function code", max_length=3)
-    consultant = forms.CharField(required=False, label="Consultant code", max_length=12)
-    list_type = forms.ChoiceField(required=False, choices=[("", "Any"), *ListType.choices], label="List type")
-    priority = forms.CharField(required=False, label="Clinical priority", max_length=4)
-    band = forms.ChoiceField(required=False, choices=[("", "Any")] + [(k, v[0]) for k, v in BANDS.items()],
-                             label="Weeks waited")
-    breach_before = forms.DateField(required=False, label="Breaches 52 weeks before",
-                                    input_formats=["%Y-%m-%d", "%d/%m/%Y"])
-    tci = forms.ChoiceField(required=False, choices=TCI_CHOICES, label="TCI")
-    validation = forms.ChoiceField(required=False, choices=VALIDATION_CHOICES, label="Validation")
-    duplicates = forms.ChoiceField(required=False, choices=DUPLICATE_CHOICES, label="Across providers")
-    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS], label="Sort by")
-    page = forms.IntegerField(required=False, min_value=1)
+    """The PTL's filters and sort. The page number is not a filter: `parse_page` reads it, so a bad
+    page never invalidates (or empties) the list, and exports and saved views leave it out."""
+
+    provider = forms.CharField(required=False, label="Provider (ODS code)", max_length=12,
+                               error_messages={"max_length": "Enter a provider ODS code of 12 characters or fewer"})
+    site = forms.CharField(required=False, label="Site", max_length=12,
+                           error_messages={"max_length": "Enter a site code of 12 characters or fewer"})
+    tfc = forms.CharField(required=False, label="Treatment function code", max_length=3,
+                          error_messages={"max_length": "Enter a 3-character treatment function code, like 110"})
+    consultant = forms.CharField(required=False, label="Consultant code", max_length=12,
+                                 error_messages={"max_length": "Enter a consultant code of 12 characters or fewer"})
+    list_type = CodeChoiceField(required=False, choices=[("", "Any"), *ListType.choices], label="List type")
+    priority = CodeChoiceField(required=False, label="Clinical priority")
+    band = CodeChoiceField(required=False, choices=[("", "Any")] + [(k, v[0]) for k, v in BANDS.items()],
+                           label="Weeks waited")
+    breach_before = forms.DateField(
+        required=False, label="Breaches 52 weeks before", input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        error_messages={"invalid": "Enter the 'Breaches 52 weeks before' date as YYYY-MM-DD or DD/MM/YYYY"})
+    tci = CodeChoiceField(required=False, choices=TCI_CHOICES, label="TCI")
+    validation = CodeChoiceField(required=False, choices=VALIDATION_CHOICES, label="Validation")
+    duplicates = CodeChoiceField(required=False, choices=DUPLICATE_CHOICES, label="Across providers")
+    sort = CodeChoiceField(required=False, choices=[(k, v[0]) for k, v in SORTS.items()], label="Sort by")
 
     def __init__(self, *args, providers=None, **kwargs):
         """`providers`: the organisations whose lists the user sees; with more than one (a system
         view) the provider filter becomes a choice among them."""
         super().__init__(*args, **kwargs)
+        self.fields["priority"].choices = priority_choices()
         if providers and len(providers) > 1:
-            self.fields["provider"] = forms.ChoiceField(
+            self.fields["provider"] = CodeChoiceField(
                 required=False, label="Provider",
                 choices=[("", "All providers")] + [(o.ods_code, f"{o.name} ({o.ods_code})") for o in providers])
+        for name, message in CHOICE_ERRORS.items():
+            self.fields[name].error_messages["invalid_choice"] = message
+
+    def clean_provider(self):
+        return self.cleaned_data["provider"].strip().upper()
+
+    def clean_site(self):
+        return self.cleaned_data["site"].strip().upper()
+
+    def clean_consultant(self):
+        return self.cleaned_data["consultant"].strip().upper()
 
     def clean_tfc(self):
         v = self.cleaned_data["tfc"].strip().upper()
@@ -112,9 +204,9 @@ class PtlQuery:
     census: date = field(default_factory=timezone.localdate)
 
     @classmethod
-    def from_form(cls, form: PtlFilterForm, census: date | None = None) -> PtlQuery:
+    def from_form(cls, form: PtlFilterForm, census: date | None = None, page=1) -> PtlQuery:
         data = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
-        q = cls(**data)
+        q = cls(**data, page=parse_page(page))
         if census:
             q.census = census
         return q
@@ -156,7 +248,7 @@ class PtlQuery:
             qs = qs.filter(Q(last_validated_on__isnull=True) | Q(last_validated_on__lt=c - timedelta(weeks=12)))
         if self.duplicates == "only":
             qs = qs.filter(Exists(elsewhere(scope_ids or []))) if scope_ids and len(scope_ids) > 1 else qs.none()
-        order = SORTS.get(self.sort, SORTS["priority"])
+        _, order = SORTS.get(self.sort, SORTS["priority"])
         return qs.order_by(*[F(o[1:]).desc(nulls_last=True) if o.startswith("-") else F(o).asc(nulls_last=True)
                              for o in order])
 
@@ -166,7 +258,21 @@ class PtlQuery:
         params = {k: getattr(self, k) for k in ("provider", "site", "tfc", "consultant", "list_type", "priority",
                                                 "band", "breach_before", "tci", "validation", "duplicates", "sort", "page")}
         params.update(overrides)
-        return urlencode({k: v for k, v in params.items() if v not in (None, "", 1) or (k == "page" and v != 1)})
+        return urlencode({k: v for k, v in params.items()
+                          if v not in (None, "") and not (k == "page" and v == 1) and not (k == "sort" and v == "priority")})
+
+    @property
+    def sort_label(self) -> str:
+        return SORTS.get(self.sort, SORTS["priority"])[0]
+
+    def column_sort(self, asc: str, desc: str, first: str) -> tuple[str | None, str]:
+        """For a table heading: its aria-sort ("ascending", "descending" or None when the list is not
+        sorted by it) and the sort its link gives (the other way round when it is the current one)."""
+        if self.sort == asc:
+            return "ascending", desc
+        if self.sort == desc:
+            return "descending", asc
+        return None, first
 
 
 EXACT_COUNT_LIMIT = 20_000

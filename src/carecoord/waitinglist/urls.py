@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.ptl, name="ptl"),
     path("export.<str:fmt>", views.ptl_export, name="ptl_export"),
     path("views/", views.save_view, name="save_view"),
+    path("views/<int:pk>/delete/", views.delete_view, name="delete_view"),
     path("pathways/<int:pk>/", views.pathway_detail, name="pathway"),
     path("pathways/<int:pk>/priority/", views.set_priority, name="set_priority"),
     path("pathways/<int:pk>/tci/", views.record_tci, name="record_tci"),

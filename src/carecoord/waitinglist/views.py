@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,17 +15,18 @@ from django.views.decorators.http import require_POST
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
-from carecoord.waitinglist import rtt, services, system
+from carecoord.waitinglist import services, system
 from carecoord.waitinglist.forms import NoteForm, PriorityForm, RemovalForm, SavedViewForm, TciForm
 from carecoord.waitinglist.models import scoped_pathways
-from carecoord.waitinglist.presenters import PathwayPresenter, PathwayRow
+from carecoord.waitinglist.presenters import PathwayPresenter, PathwayRow, weeks_waited
 from carecoord.waitinglist.ptl import (
     BANDS,
-    SORTS,
+    COLUMNS,
     EstimatingPaginator,
     PtlFilterForm,
     PtlQuery,
     elsewhere,
+    parse_page,
     possible_duplicates,
 )
 
@@ -39,10 +41,12 @@ def _scope(request) -> list[int]:
 
 
 def _query(request, scope: list[int]) -> tuple[PtlFilterForm, PtlQuery]:
+    """The filter form (bound when there is a query string) and the query it gives. The page number is
+    read apart from the filters (`parse_page`), so a bad page never invalidates them."""
     form = PtlFilterForm(request.GET or None, providers=system.visible_providers(request.organisation, scope))
     if request.GET and form.is_valid():
-        return form, PtlQuery.from_form(form)
-    return form, PtlQuery()
+        return form, PtlQuery.from_form(form, page=request.GET.get("page", 1))
+    return form, PtlQuery(page=parse_page(request.GET.get("page", 1)))
 
 
 def _ptl_queryset(request, query: PtlQuery, scope: list[int]):
@@ -50,31 +54,58 @@ def _ptl_queryset(request, query: PtlQuery, scope: list[int]):
     return query.apply(qs, scope)
 
 
+def _page_items(query: PtlQuery, number: int, last: int) -> list[dict]:
+    """NHS.UK numbered pagination: the first and last pages, the current one and its neighbours, with
+    an ellipsis for the gaps."""
+    shown = sorted({1, last, number - 1, number, number + 1} & set(range(1, last + 1)))
+    items, prev = [], 0
+    for n in shown:
+        if n - prev > 1:
+            items.append({"ellipsis": True})
+        items.append({"number": n, "href": "?" + query.querystring(page=n), "current": n == number,
+                      "ariaLabel": f"Page {n}" + (" (last page)" if n == last and last > 1 else "")})
+        prev = n
+    return items
+
+
 @permission_required("waitinglist.view_ptl")
 def ptl(request):
     scope = _scope(request)
     form, query = _query(request, scope)
-    qs = _ptl_queryset(request, query, scope) if form.is_valid() or not request.GET else scoped_pathways(None)
+    saved = list(request.user.saved_ptl_views.filter(organisation=request.organisation).order_by("name"))
+    for v in saved:  # views saved before the page was left out still open on page 1
+        q = QueryDict(v.query, mutable=True)
+        q.pop("page", None)
+        v.link_query = q.urlencode()
+    context = {
+        "page_title": "Patient tracking list", "form": form, "query": query, "bands": BANDS, "columns": COLUMNS,
+        "saved_views": saved, "system_view": len(scope) > 1, "duplicate_label": system.DUPLICATE_LABEL,
+        "export_qs": query.querystring(page=1), "save_form": SavedViewForm(initial={"query": query.querystring(page=1)}),
+    }
+    if form.is_bound and not form.is_valid():
+        # Invalid filters: say which (the error summary), and show no list rather than an empty one
+        # that reads as "nothing matches".
+        return render(request, "waitinglist/ptl.jinja", {**context, "rows": None, "page": None, "paginator": None,
+                                                          "duplicates": None}, status=200)
+    qs = _ptl_queryset(request, query, scope)
     paginator = EstimatingPaginator(qs, PAGE_SIZE)
-    page = paginator.get_page(query.page)
+    page = paginator.get_page(query.page)  # past the end: the last page
+    query.page = page.number
     dupes = possible_duplicates(page.object_list, scope)
     rows = [PathwayRow(p, query.census, p.pk in dupes) for p in page.object_list]
-    saved = request.user.saved_ptl_views.filter(organisation=request.organisation).order_by("name")
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
                                         summary=f"PTL page {page.number}: {len(rows)} pathways")
     return render(request, "waitinglist/ptl.jinja", {
-        "page_title": "Patient tracking list", "form": form, "query": query, "rows": rows, "page": page,
-        "paginator": paginator, "bands": BANDS, "sorts": SORTS, "saved_views": saved,
-        "export_qs": query.querystring(page=1), "save_form": SavedViewForm(initial={"query": query.querystring()}),
-        "system_view": len(scope) > 1,
+        **context, "rows": rows, "page": page, "paginator": paginator,
+        "page_items": _page_items(query, page.number, paginator.num_pages),
         # The where-are-they summary is one GROUP BY over the whole system: only when asked for.
         "duplicates": system.duplicate_summary(scope) if query.duplicates == "only" else None,
-        "duplicate_label": system.DUPLICATE_LABEL,
     })
 
 
 def _export_rows(request, query: PtlQuery, scope: list[int], limit: int = 1_000_000):
-    """Rows of EXPORT_COLUMNS; a system view (several providers) adds `possible_duplicate`."""
+    """Rows of EXPORT_COLUMNS as Python values (dates as dates); a system view (several providers) adds
+    `possible_duplicate`. Weeks waited is the §10.1.7 band, as on the page and in the API."""
     from django.db.models import Exists, Value
 
     qs = _ptl_queryset(request, query, scope).annotate(
@@ -84,14 +115,21 @@ def _export_rows(request, query: PtlQuery, scope: list[int], limit: int = 1_000_
     for ppid, issuer, prov, tfc, lt, start, prio, qd, tci, cons, proc, state, dup in qs[:limit].iterator(
             chunk_size=5000):
         days = (query.census - start).days if start and state == "open" else None
-        row = [ppid, issuer, prov, tfc, lt, start.isoformat() if start else "", "" if days is None else days,
-               "" if days is None else rtt.week_band(days), prio, qd.isoformat() if qd else "", tci.isoformat() if tci else "",
-               cons, proc]
+        row = [ppid, issuer, prov, tfc, lt, start, days, weeks_waited(days), prio, qd, tci, cons, proc]
         yield [*row, "yes" if dup else ""] if len(scope) > 1 else row
+
+
+def _csv_value(v):
+    if v is None:
+        return ""
+    return v.isoformat() if isinstance(v, date) else v
 
 
 @permission_required("waitinglist.export_ptl")
 def ptl_export(request, fmt: str):
+    """The filtered list (every page: `page` is ignored) as CSV or Excel. Excel cells hold real dates
+    (dd/mm/yyyy) and numbers, so they sort and filter; the workbook is write-only (rows streamed to
+    its temporary file, not held as a cell grid)."""
     if fmt not in ("csv", "xlsx"):
         raise Http404("export as csv or xlsx")
     scope = _scope(request)
@@ -99,45 +137,84 @@ def ptl_export(request, fmt: str):
     if request.GET and not form.is_valid():
         return HttpResponse("Invalid filters: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()),
                             status=400, content_type="text/plain")
-    rows = list(_export_rows(request, query, scope))
     columns = EXPORT_COLUMNS + (["possible_duplicate"] if len(scope) > 1 else [])
-    Auditor.from_request(request).event(AuditLog.Action.EXPORT, "waitinglist.ptl", object_id=request.organisation.pk,
-                                        summary=f"PTL export {fmt}: {len(rows)} rows")
-    name = f"ptl-{request.organisation.ods_code}-{query.census.isoformat()}"
+    count = 0
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(columns)
-        writer.writerows(rows)
-        response = HttpResponse(buf.getvalue(), content_type="text/csv")
+        for row in _export_rows(request, query, scope):
+            writer.writerow([_csv_value(v) for v in row])
+            count += 1
+        body, content_type = buf.getvalue(), "text/csv"
     else:
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
 
         wb = Workbook(write_only=True)
         ws = wb.create_sheet("PTL")
         ws.append(columns)
-        for r in rows:
-            ws.append(r)
+
+        def cell(v):
+            if isinstance(v, date):
+                c = WriteOnlyCell(ws, value=v)
+                c.number_format = "dd/mm/yyyy"
+                return c
+            return "" if v is None else v
+
+        for row in _export_rows(request, query, scope):
+            ws.append([cell(v) for v in row])
+            count += 1
         out = io.BytesIO()
         wb.save(out)
-        response = HttpResponse(out.getvalue(),
-                                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        body, content_type = out.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    Auditor.from_request(request).event(AuditLog.Action.EXPORT, "waitinglist.ptl", object_id=request.organisation.pk,
+                                        summary=f"PTL export {fmt}: {count} rows")
+    response = HttpResponse(body, content_type=content_type)
+    name = f"ptl-{request.organisation.ods_code}-{query.census.isoformat()}"
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
+
+
+def _back_to_ptl(query: str = "") -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("waitinglist:ptl") + ("?" + query if query else ""))
 
 
 @require_POST
 @permission_required("waitinglist.view_ptl")
 def save_view(request):
+    """Save the current filters and sort under a name. The query is checked with the PTL's own filter
+    form and stored as that form reads it: without the page number (a view opens on page 1) and
+    without anything the list does not understand."""
     form = SavedViewForm(request.POST)
-    if form.is_valid():
-        request.user.saved_ptl_views.update_or_create(
-            organisation=request.organisation, name=form.cleaned_data["name"],
-            defaults={"query": form.cleaned_data["query"]})
-        messages.success(request, f"Saved view '{form.cleaned_data['name']}'")
-    else:
-        messages.error(request, "Give the view a name")
-    return HttpResponseRedirect(reverse("waitinglist:ptl") + "?" + form.data.get("query", ""))
+    raw = form.data.get("query", "")
+    if not form.is_valid():
+        messages.error(request, "The view was not saved: " + " ".join(e[0] for e in form.errors.values()))
+        return _back_to_ptl(raw if len(raw) <= SavedViewForm.QUERY_MAX else "")
+    scope = _scope(request)
+    filters = PtlFilterForm(QueryDict(raw), providers=system.visible_providers(request.organisation, scope))
+    if not filters.is_valid():
+        problems = "; ".join(f"{filters[k].label}: {v[0]}" if k in filters.fields else v[0]
+                             for k, v in filters.errors.items())
+        messages.error(request, f"The view was not saved because its filters are not valid ({problems})")
+        return _back_to_ptl(raw)
+    query = PtlQuery.from_form(filters).querystring(page=1)
+    request.user.saved_ptl_views.update_or_create(
+        organisation=request.organisation, name=form.cleaned_data["name"], defaults={"query": query})
+    messages.success(request, f"Saved view '{form.cleaned_data['name']}'")
+    return _back_to_ptl(query)
+
+
+@require_POST
+@permission_required("waitinglist.view_ptl")
+def delete_view(request, pk: int):
+    """Delete one of the user's own saved views (anyone else's is not found)."""
+    view = request.user.saved_ptl_views.filter(pk=pk, organisation=request.organisation).first()
+    if view is None:
+        raise Http404("no such saved view")
+    view.delete()
+    messages.success(request, f"Deleted view '{view.name}'")
+    return _back_to_ptl()
 
 
 def _pathway(request, pk: int):

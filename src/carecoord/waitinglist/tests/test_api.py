@@ -21,7 +21,7 @@ def test_ptl_via_token_is_scoped_and_audited(client, trust, other_trust, token):
     assert r.status_code == 200
     body = r.json()
     assert body["count"] == 1 and body["results"][0]["ppid"] == mine.ppid
-    assert body["results"][0]["days_waited"] == 100 and body["results"][0]["weeks_waited"] == 14
+    assert body["results"][0]["days_waited"] == 100 and body["results"][0]["weeks_waited"] == 15  # band 15: over 14 to 15 weeks (§10.1.7)
     assert AuditLog.objects.filter(object_type="waitinglist.ptl", system_job__startswith="api-token:").exists()
 
 

@@ -12,6 +12,7 @@ from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
 from carecoord.waitinglist import rtt
 from carecoord.waitinglist.models import Pathway
+from carecoord.waitinglist.presenters import weeks_waited
 
 COLUMNS = ("patient_pathway_identifier", "issuer", "provider", "treatment_function", "list_type", "rtt_period_start",
            "days_waited", "weeks_waited", "priority", "queue_order_date", "tci_date")
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         rows = []
         for ppid, issuer, tfc, list_type, start, prio, queue, tci in qs.iterator(chunk_size=20_000):
             days = rtt.days_waited(start, census)
-            rows.append((ppid, issuer, org.ods_code, tfc, list_type, start.isoformat(), days, rtt.week_band(days),
+            rows.append((ppid, issuer, org.ods_code, tfc, list_type, start.isoformat(), days, weeks_waited(days),
                          prio, queue.isoformat() if queue else "", tci.isoformat() if tci else ""))
         Auditor.system("cli:ptl-export", organisation=org).event(
             AuditLog.Action.EXPORT, "waitinglist.ptl", object_id=org.pk,
