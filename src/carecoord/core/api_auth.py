@@ -89,6 +89,14 @@ class SessionAuth(APIKeyCookie):
 
     param_name = "sessionid"
 
+    def _get_key(self, request):
+        # Only a logged-in session has anything for CSRF to protect. Without one the request is simply
+        # unauthenticated: 401 (so a nightly job sees its token has expired), not "CSRF check Failed".
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return super()._get_key(request)
+
     def authenticate(self, request, key):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:

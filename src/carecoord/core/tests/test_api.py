@@ -33,6 +33,25 @@ def test_bad_revoked_and_missing_tokens_are_401(client, trust, wlm):
 
 
 @pytest.mark.django_db
+def test_a_post_without_a_valid_token_is_401_not_a_csrf_failure(trust, wlm):
+    """A provider's nightly job POSTing with an expired or revoked token must be told so (401), not
+    "CSRF check Failed"; a logged-in browser session posting without its CSRF token is still refused."""
+    from django.test import Client
+
+    token, key = api_tokens.issue(name="nightly", organisation=trust, roles=[Role.WAITING_LIST_MANAGER],
+                                  created_by=wlm)
+    api_tokens.revoke(token, by=wlm)
+    client = Client(enforce_csrf_checks=True)
+    for headers in ({}, {"Authorization": "Bearer cc_bad_bad"}, {"Authorization": f"Bearer {key}"}):
+        r = client.post("/api/v1/imports/", {"provider": trust.ods_code}, headers=headers)
+        assert r.status_code == 401, (headers, r.content)
+        assert r["Content-Type"] == "application/problem+json"
+    client.force_login(wlm)
+    r = client.post("/api/v1/imports/", {"provider": trust.ods_code})
+    assert r.status_code == 403 and "CSRF" in r.content.decode()
+
+
+@pytest.mark.django_db
 def test_expired_tokens_and_wrong_secrets_are_401_and_an_organisationless_token_works(client, trust, wlm):
     from datetime import timedelta
 
