@@ -533,7 +533,7 @@ def test_an_import_touches_only_the_importing_providers_pathways(trust, other_tr
 # ---------------------------------------------------------------- the report
 
 
-def test_a_bad_nhs_number_is_reported_once_against_the_patient(trust):
+def test_a_bad_nhs_number_is_reported_once_against_the_patient(client, trust, wlm):
     patient = patient_at(trust)
     bundle = fhir.export_bundle(patient, [pathway_at(trust, patient) for _ in range(3)])
     bundle["entry"][0]["resource"]["identifier"][0]["value"] = "1234567890"
@@ -543,3 +543,8 @@ def test_a_bad_nhs_number_is_reported_once_against_the_patient(trust):
     assert [(e.entry, e.field) for e in errors] == [(0, "Patient.identifier"), (i_sr, "ServiceRequest.category")]
     batch = ImportBatch.objects.get(kind="fhir")
     assert batch.rows_rejected == 2 and batch.rows_read == len(bundle["entry"])
+    client.force_login(wlm)
+    page = client.get(f"/imports/{batch.pk}/").content.decode()
+    assert "FHIR R4 bundle" in page and "Column mapping" not in page and "Standard WLMDS names" not in page
+    assert "Row 1 is the first row after the header" not in page
+    assert "Entry 0 is the first entry of the bundle" in page and "2 problems in 2 entries" in page
