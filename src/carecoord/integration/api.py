@@ -74,18 +74,29 @@ def import_file(request, file: File[UploadedFile], provider: Form[str], kind: Fo
     return Status(200 if batch.status == batch.Status.LOADED else 422, services.outcome(batch))
 
 
+class FhirNote(Schema):
+    entry: int | None
+    field: str
+    msg: str
+
+
 class FhirImportOut(Schema):
     patients_created: int
     pathways_created: int
     pathways_updated: int
+    pathways_unchanged: int
+    notes: list[FhirNote]  # entries read but not applied (a pathway a recorded decision took off the list)
     batch: int
+    report: str
 
 
 @router.post("/fhir", response={200: FhirImportOut},
              summary="Import a FHIR R4 Bundle of waiting-list entries for your organisation",
              description="Patient, ServiceRequest (referral), EpisodeOfCare (entry) and Appointment (TCI) "
                          "resources (see docs/modules/waitinglist.md). All or nothing: a bad Bundle is a 400 "
-                         "problem+json whose `errors` name each bad entry (0-based index) and field.")
+                         "problem+json whose `errors` name each bad entry (0-based index) and field. An entry "
+                         "whose pathway a recorded decision removed from the list is not applied: it is listed "
+                         "in `notes` and the rest loads. An entry that changes nothing writes nothing.")
 def import_fhir(request, bundle: Body[dict]):
     from django.http import JsonResponse
 
@@ -105,4 +116,6 @@ def import_fhir(request, bundle: Body[dict]):
 
     start_run(organisation, trigger="import", user=user)  # as after a WLMDS import: validate the updated list
     return {"patients_created": result.patients_created, "pathways_created": result.pathways_created,
-            "pathways_updated": result.pathways_updated, "batch": result.batch.pk}
+            "pathways_updated": result.pathways_updated, "pathways_unchanged": result.pathways_unchanged,
+            "notes": [n.as_dict() for n in result.notes], "batch": result.batch.pk,
+            "report": services.report_path(result.batch)}

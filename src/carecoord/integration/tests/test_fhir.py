@@ -17,7 +17,7 @@ from carecoord.waitinglist.models import Pathway
 pytestmark = pytest.mark.django_db
 FIELDS = ("ppid", "ppid_issuer", "tfc", "rtt_start", "referral_received", "intended_procedure", "clinical_priority",
           "priority_rank", "priority_type", "list_type", "tci_date", "status", "queue_date", "consultant_code",
-          "clock_state", "clock_stop", "clock_stop_status", "rtt_status")
+          "clock_state", "clock_stop", "clock_stop_status", "rtt_status", "waiting_list_type")
 SYSTEM = Auditor.system("test")
 
 
@@ -67,7 +67,8 @@ def test_round_trip_recreates_the_same_pathways(trust, two_entries):
     assert _state() == before
     assert set(Pathway.objects.values_list("patient_id", flat=True)) == {patient.pk}
     again = fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM)
-    assert again.pathways_updated == 2 and Pathway.objects.count() == 2 and _state() == before
+    assert (again.pathways_updated, again.pathways_unchanged) == (0, 2)
+    assert Pathway.objects.count() == 2 and _state() == before
 
 
 def test_round_trip_into_a_clean_database_creates_the_patient(trust, two_entries):
@@ -256,3 +257,294 @@ def test_an_icb_exports_across_the_providers_that_granted_it(client, icb, trust,
     both = [e["resource"]["managingOrganization"]["identifier"]["value"]
             for e in client.get(url).json()["entry"] if e["resource"]["resourceType"] == "EpisodeOfCare"]
     assert sorted(both) == ["RAA", "RBB"]
+
+
+# ---------------------------------------------------------------- local patient identifiers
+
+
+def test_a_patient_with_two_local_ids_at_the_provider_imports(trust):
+    """A clock-starts WLMDS row can give a known patient a second LOCAL_PATIENT_IDENTIFIER at the
+    provider; a FHIR import then matches on the Bundle's local id, or leaves the identifiers alone."""
+    from carecoord.core.models import PatientIdentifier
+
+    patient = patient_at(trust)
+    PatientIdentifier.objects.create(patient=patient, organisation=trust, local_id="PAS-2")
+    p = pathway_at(trust, patient)
+    held = set(PatientIdentifier.objects.filter(patient=patient).values_list("organisation_id", "local_id"))
+    bundle = fhir.export_bundle(patient, [p])
+    local = [x["value"] for x in bundle["entry"][0]["resource"]["identifier"]
+             if x["system"] == fhir.LOCAL_ID_SYSTEM + "RAA"]
+    assert sorted(local) == sorted([f"MRN{patient.pk:08d}", "PAS-2"])
+    fhir.import_bundle(copy.deepcopy(bundle), provider=trust, auditor=SYSTEM)
+    without = copy.deepcopy(bundle)
+    without["entry"][0]["resource"]["identifier"] = without["entry"][0]["resource"]["identifier"][:1]
+    _entry(without, "ServiceRequest")[1]["code"] = {"coding": [{"system": fhir.OPCS_SYSTEM, "code": "W372"}]}
+    assert fhir.import_bundle(without, provider=trust, auditor=SYSTEM).pathways_updated == 1
+    assert set(PatientIdentifier.objects.filter(patient=patient).values_list("organisation_id", "local_id")) == held
+    another = copy.deepcopy(bundle)
+    another["entry"][0]["resource"]["identifier"].append({"system": fhir.LOCAL_ID_SYSTEM + "RAA", "value": "PAS-3"})
+    fhir.import_bundle(another, provider=trust, auditor=SYSTEM)
+    assert PatientIdentifier.objects.get(organisation=trust, local_id="PAS-3").patient == patient
+
+
+def test_a_local_id_of_another_patient_is_refused(trust):
+    patient, someone = patient_at(trust), patient_at(trust)
+    bundle = fhir.export_bundle(patient, [pathway_at(trust, patient)])
+    bundle["entry"][0]["resource"]["identifier"].append(
+        {"system": fhir.LOCAL_ID_SYSTEM + "RAA", "value": f"MRN{someone.pk:08d}"})
+    _refused(bundle, trust, "entry[0] Patient.identifier", "belongs to another patient")
+
+
+# ---------------------------------------------------------------- removed pathways stay removed
+
+
+def test_an_import_does_not_reopen_a_removed_pathway(client, trust, wlm):
+    from carecoord.waitinglist.models import ClockEvent
+    from carecoord.waitinglist.services import remove_from_list
+
+    patient = patient_at(trust)
+    p = pathway_at(trust, patient, rtt_start=date(2026, 6, 1), queue_date=date(2026, 6, 1))
+    earlier = fhir.export_bundle(patient, [p])
+    clinician = user_with_roles(trust, Role.CLINICIAN)
+    remove_from_list(p, reason="treated", decided_by=clinician, rationale="Operated on", auditor=SYSTEM,
+                     decided_on=date(2026, 11, 2))
+    p.refresh_from_db()
+    removed = Pathway.objects.filter(pk=p.pk).values().get()
+    assert (p.status, p.clock_state, p.clock_stop, p.clock_stop_status) == ("removed", "stopped",
+                                                                              date(2026, 11, 2), "30")
+    client.force_login(wlm)
+    r = client.post("/api/v1/imports/fhir", data=json.dumps(earlier), content_type="application/json")
+    assert r.status_code == 200, r.content
+    assert Pathway.objects.filter(pk=p.pk).values().get() == removed
+    i_eoc = _entry(earlier, "EpisodeOfCare")[0]
+    note = r.json()["notes"]
+    assert [n["entry"] for n in note] == [i_eoc] and "removed from the list on 2 November 2026" in note[0]["msg"]
+    assert "not reopened" in note[0]["msg"]
+    batch = ImportBatch.objects.get(pk=r.json()["batch"])
+    assert batch.status == "loaded" and batch.rows_rejected == 1 and batch.rows_loaded == 0
+    assert list(batch.rejections.values_list("row_number", flat=True)) == [i_eoc]
+    assert "removed from the list on 2 November 2026" in client.get(f"/imports/{batch.pk}/").content.decode()
+    assert not ClockEvent.objects.filter(pathway=p, source="fhir").exists()
+    # Its own export (EpisodeOfCare "cancelled") is a no-change round trip.
+    again = fhir.import_bundle(fhir.export_bundle(patient, [p]), provider=trust, auditor=SYSTEM)
+    assert again.pathways_unchanged == 1 and not again.notes
+    assert Pathway.objects.filter(pk=p.pk).values().get() == removed
+
+
+def test_an_import_does_not_reopen_a_clock_a_clinician_stopped(trust):
+    from carecoord.waitinglist.services import record_clock_event
+
+    patient = patient_at(trust)
+    p = pathway_at(trust, patient, rtt_start=date(2026, 6, 1), queue_date=date(2026, 6, 1))
+    earlier = fhir.export_bundle(patient, [p])
+    record_clock_event(p, "10", date(2026, 6, 1), auditor=SYSTEM)
+    record_clock_event(p, "32", date(2026, 10, 5), auditor=SYSTEM)  # active monitoring
+    p.refresh_from_db()
+    assert p.clock_state == "stopped"
+    stopped = Pathway.objects.filter(pk=p.pk).values().get()
+    result = fhir.import_bundle(earlier, provider=trust, auditor=SYSTEM)
+    assert "stopped on 5 October 2026" in result.notes[0].message
+    assert Pathway.objects.filter(pk=p.pk).values().get() == stopped
+
+
+# ---------------------------------------------------------------- export then import changes nothing
+
+
+WAITING_LIST_TYPES = ("ORTT", "IRTT", "ONON", "INON", "PTLO", "PTLI", "RTTO", "RTTI")
+PRIORITIES = ("", "P1a", "P1b", "P2", "P3", "P4", "P5", "P6")
+
+
+def _varied_pathways(trust, patient):
+    """Pathways over every clock state, Waiting_List_Type and clinical priority (and the other fields
+    the export carries, set and empty)."""
+    from itertools import cycle, product
+
+    from carecoord.core.models import ClinicalPriority
+    from carecoord.integration.wlmds import ADMITTED
+
+    ranks = dict(ClinicalPriority.objects.values_list("code", "rank"))
+    priorities = cycle(PRIORITIES)
+    made = []
+    for n, (state, wlt) in enumerate(product(("open", "stopped", "nullified", "non_rtt", "unknown"),
+                                             WAITING_LIST_TYPES)):
+        start = date(2025, 1, 6) + (n * 7) * (date(2025, 1, 2) - date(2025, 1, 1))
+        stop = {"stopped": date(2026, 9, 1), "nullified": start + (date(2025, 1, 31) - date(2025, 1, 1)),
+                "non_rtt": date(2026, 3, 3) if n % 2 else None}.get(state)
+        stop_status = {"stopped": "3" + "012456"[n % 6], "nullified": "33"}.get(state, "31" if stop else "")
+        rtt_status = {"open": ("10", "11", "12", "20", "21")[n % 5], "non_rtt": "90", "unknown": ""}.get(state,
+                                                                                                          stop_status)
+        priority = next(priorities)
+        made.append(pathway_at(
+            trust, patient, tfc=("110", "130", "X02")[n % 3], waiting_list_type=wlt,
+            list_type="admitted" if wlt in ADMITTED else ("planned" if wlt.startswith("PTL") else "non_admitted"),
+            clock_state=state, rtt_start=None if state == "unknown" else start, rtt_status=rtt_status,
+            clock_stop=stop, clock_stop_status=stop_status,
+            queue_date=None if state == "unknown" else (start - (date(2025, 1, 9) - date(2025, 1, 1)) * (n % 2)),
+            clinical_priority=priority, priority_rank=ranks.get(priority, 99), priority_type=("", "1", "2", "3")[n % 4],
+            intended_procedure=("", "W371", "C751")[n % 3], consultant_code=("", "C7654321")[n % 2],
+            referral_received=None if n % 7 == 0 else date(2025, 1, 2),
+            tci_date=date(2027, 1, 4) if state == "open" and n % 2 else None,
+            status="on_list" if state in ("open", "unknown") or n % 3 == 0 else "closed"))
+    return made
+
+
+def _rows():
+    return {row["id"]: row for row in Pathway.objects.values()}
+
+
+def test_export_then_import_changes_nothing(trust):
+    from carecoord.waitinglist.models import ClockEvent
+
+    patient = patient_at(trust)
+    pathways = _varied_pathways(trust, patient)
+    covered = {(p.clock_state, p.waiting_list_type) for p in pathways}
+    assert len(covered) == 5 * 8 and {p.clinical_priority for p in pathways} == set(PRIORITIES)
+    bundle = fhir.export_bundle(patient, pathways)
+    rows, audit, events = _rows(), AuditLog.objects.count(), ClockEvent.objects.count()
+    result = fhir.import_bundle(copy.deepcopy(bundle), provider=trust, auditor=SYSTEM)
+    assert (result.pathways_created, result.pathways_updated, result.pathways_unchanged) == (0, 0, len(pathways))
+    assert _rows() == rows, "an unchanged entry must write nothing"
+    assert ClockEvent.objects.count() == events
+    assert AuditLog.objects.count() == audit + 1  # the batch's own row only
+
+    # Into a list that does not hold them: every field the export carries comes back as it was.
+    exported = _state()
+    Pathway.objects.all().delete()
+    created = fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM)
+    assert created.pathways_created == len(pathways)
+    assert _state() == exported
+
+
+def test_an_entry_that_changes_one_field_changes_only_that_field(trust):
+    patient = patient_at(trust)
+    p = pathway_at(trust, patient, clinical_priority="P1a", priority_rank=1, waiting_list_type="PTLO",
+                   list_type="planned")
+    bundle = fhir.export_bundle(patient, [p])
+    _entry(bundle, "ServiceRequest")[1]["category"][0]["coding"][0]["code"] = "130"
+    before = Pathway.objects.filter(pk=p.pk).values().get()
+    result = fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM)
+    after = Pathway.objects.filter(pk=p.pk).values().get()
+    assert result.pathways_updated == 1
+    assert {k for k in after if after[k] != before[k]} == {"tfc", "import_batch_id", "updated_at"}
+    audited = AuditLog.objects.get(action="update", object_type="waitinglist.pathway")
+    assert set(audited.after) == {"tfc", "import_batch_id", "updated_at"} and audited.after["tfc"] == "130"
+
+
+def test_codes_are_read_whatever_their_case(trust):
+    patient = patient_at(trust)
+    p = pathway_at(trust, patient, clinical_priority="P1b", priority_rank=2)
+    bundle = fhir.export_bundle(patient, [p])
+    _entry(bundle, "ServiceRequest")[1]["orderDetail"][0]["coding"][0]["code"] = "p1B"
+    eoc = _entry(bundle, "EpisodeOfCare")[1]
+    eoc["type"][1]["coding"][0]["code"] = "ptli"
+    fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM)
+    p.refresh_from_db()
+    assert (p.clinical_priority, p.priority_rank, p.waiting_list_type) == ("P1b", 2, "PTLI")
+
+
+# ---------------------------------------------------------------- the importer's date rules, clock events
+
+
+@pytest.mark.parametrize(("where", "value", "why"), [
+    ("EpisodeOfCare.period.start", "9999-12-31", "placeholder"),
+    ("EpisodeOfCare.period.start", "1900-01-01", "placeholder"),
+    ("EpisodeOfCare.period.start", "1850-06-01", "placeholder"),
+    ("EpisodeOfCare.period.start", "2999-12-31", "placeholder"),
+    ("EpisodeOfCare.period.start", "2026-12-25", "after today"),
+    ("EpisodeOfCare.period.end", "9999-12-31", "placeholder"),
+    ("ServiceRequest.authoredOn", "1900-01-01", "placeholder"),
+    ("Appointment.start", "2040-01-02T08:00:00+00:00", "more than 5 years"),
+    ("Appointment.start", "9999-12-31T08:00:00+00:00", "placeholder"),
+    ("Patient.birthDate", "1900-01-01", "placeholder"),
+])
+def test_the_importers_date_rules_apply(trust, where, value, why):
+    from unittest import mock
+
+    patient = patient_at(trust)
+    p = pathway_at(trust, patient, rtt_start=date(2026, 5, 1), tci_date=date(2026, 12, 14),
+                   clock_state="stopped", clock_stop=date(2026, 9, 1), clock_stop_status="30", rtt_status="30")
+    bundle = fhir.export_bundle(patient, [p])
+    kind, path = where.split(".", 1)
+    i, res = _entry(bundle, kind)
+    if path.startswith("period."):
+        res["period"][path.split(".")[1]] = value
+    else:
+        res[path] = value
+    with mock.patch("django.utils.timezone.localdate", return_value=date(2026, 11, 29)):
+        errors = _refused(bundle, trust, f"entry[{i}] {where}", why)
+    assert len(errors) == 1
+
+
+def test_imported_pathways_have_clock_events_like_wlmds_ones(trust):
+    from carecoord.waitinglist import clock
+    from carecoord.waitinglist.models import ClockEvent
+
+    patient = patient_at(trust)
+    running = pathway_at(trust, patient, rtt_start=date(2026, 3, 2), rtt_status="11")
+    stopped = pathway_at(trust, patient, rtt_start=date(2026, 3, 9), rtt_status="30", clock_state="stopped",
+                         clock_stop=date(2026, 8, 3), clock_stop_status="30", status="closed")
+    dna = pathway_at(trust, patient, rtt_start=date(2026, 4, 6), rtt_status="33", clock_state="nullified",
+                     clock_stop=date(2026, 5, 4), clock_stop_status="33", status="closed")
+    bundle = fhir.export_bundle(patient, [running, stopped, dna])
+    Pathway.objects.all().delete()
+    batch = fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM).batch
+    events = {(e.pathway.ppid, e.event_date, e.status) for e in ClockEvent.objects.select_related("pathway")}
+    assert events == {(running.ppid, date(2026, 3, 2), "11"),
+                      (stopped.ppid, date(2026, 3, 9), "10"), (stopped.ppid, date(2026, 8, 3), "30"),
+                      (dna.ppid, date(2026, 5, 4), "33")}  # 33 nullifies only as the first RTT event
+    assert set(ClockEvent.objects.values_list("source", "source_system", "import_batch")) == {
+        ("fhir", "fhir", batch.pk)}
+    clock_fields = ("rtt_start", "clock_state", "clock_stop", "clock_stop_status")
+    for p in Pathway.objects.all():
+        imported = tuple(getattr(p, f) for f in clock_fields)
+        assert tuple(getattr(clock.recompute(p, auditor=SYSTEM), f) for f in clock_fields) == imported
+
+
+def test_a_clock_stop_needs_its_status(trust):
+    patient = patient_at(trust)
+    bundle = fhir.export_bundle(patient, [pathway_at(trust, patient, rtt_start=date(2026, 5, 1))])
+    i, eoc = _entry(bundle, "EpisodeOfCare")
+    eoc["period"]["end"] = "2026-06-01"
+    eoc["extension"] = [x for x in eoc["extension"] if x["url"] != fhir.CLOCK_STATE_URL]
+    _refused(copy.deepcopy(bundle), trust, f"entry[{i}] EpisodeOfCare.extension(rtt-stop-status)")
+    eoc["extension"].append({"url": fhir.STOP_STATUS_URL, "valueCode": "33"})
+    fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM)
+    assert Pathway.objects.get().clock_state == "nullified"
+
+
+# ---------------------------------------------------------------- scope
+
+
+def test_an_import_touches_only_the_importing_providers_pathways(trust, other_trust):
+    patient = patient_at(trust)
+    theirs = pathway_at(trust, patient, tfc="110", ppid="SHARED-1", ppid_issuer="RAA")
+    before = Pathway.objects.filter(pk=theirs.pk).values().get()
+    bundle = fhir.export_bundle(patient, [theirs])
+    i, eoc = _entry(bundle, "EpisodeOfCare")
+    del eoc["managingOrganization"]  # nothing in the Bundle names a provider: it is the importer's
+    _entry(bundle, "ServiceRequest")[1]["category"][0]["coding"][0]["code"] = "130"
+    result = fhir.import_bundle(bundle, provider=other_trust, auditor=SYSTEM)
+    assert result.pathways_created == 1
+    assert Pathway.objects.filter(pk=theirs.pk).values().get() == before
+    mine = Pathway.objects.get(provider=other_trust)
+    assert (mine.ppid, mine.ppid_issuer, mine.tfc) == ("SHARED-1", "RAA", "130")
+
+
+# ---------------------------------------------------------------- the report
+
+
+def test_a_bad_nhs_number_is_reported_once_against_the_patient(client, trust, wlm):
+    patient = patient_at(trust)
+    bundle = fhir.export_bundle(patient, [pathway_at(trust, patient) for _ in range(3)])
+    bundle["entry"][0]["resource"]["identifier"][0]["value"] = "1234567890"
+    i_sr, sr = _entry(bundle, "ServiceRequest", 1)
+    sr["category"] = []
+    errors = _refused(bundle, trust)
+    assert [(e.entry, e.field) for e in errors] == [(0, "Patient.identifier"), (i_sr, "ServiceRequest.category")]
+    batch = ImportBatch.objects.get(kind="fhir")
+    assert batch.rows_rejected == 2 and batch.rows_read == len(bundle["entry"])
+    client.force_login(wlm)
+    page = client.get(f"/imports/{batch.pk}/").content.decode()
+    assert "FHIR R4 bundle" in page and "Column mapping" not in page and "Standard WLMDS names" not in page
+    assert "Row 1 is the first row after the header" not in page
+    assert "Entry 0 is the first entry of the bundle" in page and "2 problems in 2 entries" in page
