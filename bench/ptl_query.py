@@ -47,6 +47,10 @@ def main() -> None:
         "tfc_110": "/waiting-list/?tfc=110",
         "over_52_weeks": "/waiting-list/?band=52-65",
         "p2_no_tci_page_5": "/waiting-list/?priority=P2&tci=none&page=5",
+        # Column sorts a manager clicks (not in the target's four pages; measured so their cost is known).
+        "sort_longest_wait": "/waiting-list/?sort=wait",
+        "sort_tci": "/waiting-list/?sort=tci",
+        "sort_consultant": "/waiting-list/?sort=consultant",
     }
     figures = {"pathways": args.pathways, "requests_per_page": args.requests}
     for name, url in pages.items():
