@@ -91,3 +91,18 @@ def test_older_census_is_refused_with_exit_one(trust, tmp_path, capsys):
     carecoord(capsys, "wlmds", wf.open_file(tmp_path, 1, census="2026-11-22"), "--provider", "RAA")
     code, _out, err = carecoord(capsys, "wlmds", wf.open_file(tmp_path, 1, name="o.csv"), "--provider", "RAA")
     assert code == 1 and "older than the latest loaded" in err
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_a_bad_chunk_size_is_a_usage_error_not_a_traceback(trust, tmp_path, capsys, value):
+    with pytest.raises(CommandError, match="--chunk-rows"):
+        call_command("import_data", "wlmds", str(wf.open_file(tmp_path, 1)), "--provider", "RAA",
+                     "--chunk-rows", value)
+    assert not ImportBatch.objects.exists()
+
+
+def test_a_refused_older_census_prints_the_rows_read(trust, tmp_path, capsys):
+    carecoord(capsys, "wlmds", wf.open_file(tmp_path, 1, census="2026-11-22"), "--provider", "RAA")
+    code, out, _err = carecoord(capsys, "wlmds", wf.open_file(tmp_path, 2, name="o.csv"), "--provider", "RAA",
+                                "--format", "json")
+    assert code == 1 and json.loads(out)["rows_read"] == 2 and json.loads(out)["rows_loaded"] == 0

@@ -7,6 +7,7 @@ A rich progress bar goes to standard error; with --format json standard output c
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 from pathlib import Path
@@ -18,6 +19,17 @@ from carecoord.core.progress import progress_bar
 from carecoord.core.services.audit import Auditor
 from carecoord.integration import services
 from carecoord.integration.models import ImportMode, MappingProfile
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a usage error, not a traceback, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 class Command(BaseCommand):
@@ -32,7 +44,7 @@ class Command(BaseCommand):
         w.add_argument("--kind", choices=["open", "starts", "stops"], default="open")
         w.add_argument("--mode", choices=ImportMode.values, default=ImportMode.ALL_OR_NOTHING)
         w.add_argument("--format", choices=["text", "json"], default="text")
-        w.add_argument("--chunk-rows", type=int, default=services.CHUNK_ROWS, help="rows per chunk (memory)")
+        w.add_argument("--chunk-rows", type=positive_int, default=services.CHUNK_ROWS, help="rows per chunk (memory)")
         w.add_argument("--no-validate", action="store_true",
                        help="skip the validation run that follows a loaded import (e.g. when loading several files)")
 
