@@ -269,6 +269,26 @@ def _finish(batch: ImportBatch, status: str, message: str, **fields) -> None:
     batch.refresh_from_db()
 
 
+@transaction.atomic
+def correct_census(batch: ImportBatch, census: date, *, auditor: Auditor) -> int:
+    """Set a loaded open-pathways batch's census week to `census` (a Sunday, not in the future), and
+    the census stamp of the pathways that batch last changed: the recovery when a wrong week loaded
+    and now refuses every older one. Returns the pathways restamped. Audited."""
+    if batch.kind != batch_kind("open") or batch.status != ImportBatch.Status.LOADED:
+        raise ImportFileError("only a loaded open-pathways import has a census week to correct")
+    check_census(census)
+    loader.lock_provider(batch.provider_id)
+    before, old = snapshot(batch), batch.census_date
+    batch.census_date = census
+    batch.save(update_fields=["census_date"])
+    from carecoord.waitinglist.models import Pathway
+
+    restamped = Pathway.objects.filter(import_batch=batch, census_date=old).update(census_date=census)
+    auditor.update(batch, before, summary=f"census week corrected from {old} to {census}; "
+                                          f"{restamped} pathways restamped")
+    return restamped
+
+
 # ---------------------------------------------------------------- mapping profiles
 
 
