@@ -252,8 +252,14 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
     with connection.cursor() as cur:
         cur.execute("SET LOCAL work_mem = '256MB'")
         _skip_row_fk_triggers(cur)
-        # Duplicates across the whole file (all copies rejected: which one is right is unknown).
-        # The keys come from a hash aggregate; only their rows are sorted to list each key's rows.
+        # Duplicates across the whole file (all copies rejected: which one is right is unknown). Every
+        # row read is either staged or has a rejection carrying its identity, so both are searched: a
+        # copy rejected for another field still makes the other copy a duplicate. The keys come from a
+        # hash aggregate; only their rows are sorted to list each key's rows.
+        keys = f"""(SELECT row_number, ppid, ppid_issuer FROM {s}
+                    UNION ALL
+                    SELECT DISTINCT row_number, ppid, ppid_issuer FROM {r}
+                    WHERE ppid IS NOT NULL AND ppid_issuer IS NOT NULL)"""
         cur.execute(f"""
             INSERT INTO {r} (row_number, field, value, reason, ppid, ppid_issuer)
             SELECT row_number, 'PATIENT_PATHWAY_IDENTIFIER', ppid,
@@ -261,13 +267,15 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
                         || string_agg(row_number::text, ', ') OVER (PARTITION BY ppid, ppid_issuer ORDER BY row_number
                                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), 300),
                    ppid, ppid_issuer
-            FROM {s} s JOIN (SELECT ppid, ppid_issuer FROM {s} GROUP BY ppid, ppid_issuer HAVING count(*) > 1) d
+            FROM {keys} k JOIN (SELECT ppid, ppid_issuer FROM {keys} u GROUP BY ppid, ppid_issuer
+                                HAVING count(*) > 1) d
               USING (ppid, ppid_issuer)""")
         cur.execute(f"SELECT count(DISTINCT row_number) FROM {r}")
         out.rows_rejected = cur.fetchone()[0]
         cur.execute(f"""
-            INSERT INTO integration_importrejection (batch_id, row_number, field, value, reason)
-            SELECT %s, row_number, field, left(coalesce(value, ''), 200), left(reason, 300) FROM {r}
+            INSERT INTO integration_importrejection (batch_id, row_number, field, value, reason, ppid, ppid_issuer)
+            SELECT %s, row_number, field, left(coalesce(value, ''), 200), left(reason, 300),
+                   left(coalesce(ppid, ''), 40), left(coalesce(ppid_issuer, ''), 20) FROM {r}
             ORDER BY row_number, field""", [staging.batch_id])
         if out.rows_rejected and mode == "all-or-nothing":
             return out

@@ -60,6 +60,9 @@ class ImportRejection(models.Model):
     field = models.CharField(max_length=80)
     value = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=300)
+    # The row's pathway identity as the importer read it (trimmed; issuer upper case), to trace the row.
+    ppid = models.CharField(max_length=40, blank=True, default="")
+    ppid_issuer = models.CharField(max_length=20, blank=True, default="")
 
     class Meta:
         ordering = ["row_number", "field"]

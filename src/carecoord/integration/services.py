@@ -8,6 +8,8 @@ rejections and its audit row. A failure or a killed process leaves the waiting l
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -103,13 +106,33 @@ def _cleaned(frames, *, kind: str, provider: str, codes: wlmds.Codes, date_forma
                loader.to_csv(cleaned.rejections, loader.REJECTION_COLUMNS))
 
 
-def _count_rows(path: Path) -> int:
-    lines, last = 0, b"\n"
-    with open(path, "rb") as fh:
-        while block := fh.read(16 * 1024 * 1024):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return max(0, lines + (0 if last == b"\n" else 1) - 1)
+def scan(path: Path) -> wlmds.FileScan:
+    """Count the rows and settle the file's encoding in one pass (ImportFileError if it is neither
+    UTF-8 nor Windows-1252)."""
+    try:
+        return wlmds.scan_file(path)
+    except wlmds.HeaderError as exc:
+        raise ImportFileError(str(exc)) from exc
+
+
+def check_census(census: date) -> None:
+    """A census week must be a Sunday and not beyond today + CARECOORD_IMPORT_CENSUS_FUTURE_DAYS:
+    a mistyped far-future week would otherwise load and then refuse every later week as older."""
+    problem = wlmds.census_problem(census, today=timezone.localdate(),
+                                   future_days=settings.CARECOORD_IMPORT_CENSUS_FUTURE_DAYS)
+    if problem:
+        raise ImportFileError(problem)
+
+
+def _unreadable(path: Path, *, delimiter: str, encoding: str) -> ImportFileError:
+    """Explain a file Polars could not parse, naming the row when one has too many fields."""
+    ragged = wlmds.ragged_row(path, delimiter=delimiter, encoding=encoding)
+    if ragged:
+        row, fields, width = ragged
+        return ImportFileError(f"row {row:,} (line {row + 1:,} of the file) has {fields} fields, the header has "
+                               f"{width}: check for an unquoted {delimiter!r} in a value")
+    return ImportFileError("the file is not a well-formed CSV (an unclosed quote, or a row with more fields than "
+                           "the header)")
 
 
 @dataclass
@@ -141,7 +164,8 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
     mapping = inspect(path, kind=kind, profile=profile)
     date_format = profile.date_format if profile else "auto"
     delimiter = profile.delimiter if profile else ","
-    total = _count_rows(path)
+    facts = scan(path)
+    total = facts.rows
     progress.start(total)
 
     batch = ImportBatch.objects.create(
@@ -150,20 +174,29 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
         system_job=auditor.system_job[:100])
     valid = codes()
     staging = loader.Staging(batch.pk)
+    source, transcoded = path, None
     try:
+        if facts.encoding != wlmds.UTF8:
+            # Polars reads UTF-8 only: a Windows-1252 file is re-encoded (losslessly, streamed) first.
+            progress.phase("Converting the file from Windows-1252 to UTF-8")
+            fd, name = tempfile.mkstemp(suffix=".csv", dir=upload_dir())
+            os.close(fd)
+            transcoded = source = Path(name)
+            wlmds.transcode(path, transcoded, facts.encoding)
         staging.create()
         census, rows_read = None, 0
         latest = latest_census(provider) if kind == "open" else None
-        frames = wlmds.read_frame(path, mapping, delimiter=delimiter).collect_batches(chunk_size=chunk_rows)
+        frames = wlmds.read_frame(source, mapping, delimiter=delimiter).collect_batches(chunk_size=chunk_rows)
         chunks = _cleaned(frames, kind=kind, provider=provider.ods_code, codes=valid, date_format=date_format)
         # Reading and cleaning run one chunk ahead in a thread, so Polars works on the next chunk while
         # PostgreSQL parses this one's COPY (closing() stops the thread however the loop ends).
         try:
             with closing(loader.ahead(chunks)) as cleaned_chunks:
                 for cleaned, rows_csv, rejections_csv in cleaned_chunks:
-                    if census is None:
+                    if census is None and cleaned.census is not None:
                         census = cleaned.census
-                        if latest and census and census < latest:
+                        check_census(census)
+                        if latest and census < latest:
                             raise ImportRefused(
                                 f"the census week {census:%d/%m/%Y} is older than the latest loaded for "
                                 f"{provider.ods_code} ({latest:%d/%m/%Y}); load the newest week only")
@@ -172,8 +205,7 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
                     rows_read += cleaned.rows_read
                     progress.advance(cleaned.rows_read)
         except pl.exceptions.PolarsError as exc:
-            raise ImportFileError("the file is not a well-formed CSV (a row may have more fields than the header, "
-                                  "or an unclosed quote)") from exc
+            raise _unreadable(source, delimiter=delimiter, encoding=wlmds.UTF8) from exc
         if kind == "open" and census is None and rows_read:
             raise ImportFileError("no row has a readable Week_Ending_Date, so the census week is unknown")
         progress.phase("Merging into the waiting list")
@@ -210,7 +242,8 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
                                   f"{batch.pathways_unchanged} unchanged, {batch.pathways_closed} closed",
                           after={"batch": batch.pk, "provider": provider.ods_code, "census": census})
     except ImportRefused as exc:
-        _finish(batch, ImportBatch.Status.REJECTED, str(exc))
+        # Refused before (or without) merging: the file's rows were counted, none was loaded.
+        _finish(batch, ImportBatch.Status.REJECTED, str(exc), rows_read=total)
         exc.batch = batch
         raise
     except ImportFileError as exc:
@@ -221,6 +254,8 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
         _finish(batch, ImportBatch.Status.FAILED, f"Failed unexpectedly ({type(exc).__name__}); nothing was loaded")
         raise
     finally:
+        if transcoded is not None:
+            transcoded.unlink(missing_ok=True)
         try:
             staging.drop()
         except Exception:  # noqa: BLE001 - the connection may be unusable after a failure
@@ -228,9 +263,30 @@ def import_wlmds(path: str | Path, *, provider: Organisation, auditor: Auditor, 
     return batch
 
 
-def _finish(batch: ImportBatch, status: str, message: str) -> None:
-    ImportBatch.objects.filter(pk=batch.pk).update(status=status, message=message[:300], finished_at=timezone.now())
+def _finish(batch: ImportBatch, status: str, message: str, **fields) -> None:
+    ImportBatch.objects.filter(pk=batch.pk).update(status=status, message=message[:300], finished_at=timezone.now(),
+                                                   **fields)
     batch.refresh_from_db()
+
+
+@transaction.atomic
+def correct_census(batch: ImportBatch, census: date, *, auditor: Auditor) -> int:
+    """Set a loaded open-pathways batch's census week to `census` (a Sunday, not in the future), and
+    the census stamp of the pathways that batch last changed: the recovery when a wrong week loaded
+    and now refuses every older one. Returns the pathways restamped. Audited."""
+    if batch.kind != batch_kind("open") or batch.status != ImportBatch.Status.LOADED:
+        raise ImportFileError("only a loaded open-pathways import has a census week to correct")
+    check_census(census)
+    loader.lock_provider(batch.provider_id)
+    before, old = snapshot(batch), batch.census_date
+    batch.census_date = census
+    batch.save(update_fields=["census_date"])
+    from carecoord.waitinglist.models import Pathway
+
+    restamped = Pathway.objects.filter(import_batch=batch, census_date=old).update(census_date=census)
+    auditor.update(batch, before, summary=f"census week corrected from {old} to {census}; "
+                                          f"{restamped} pathways restamped")
+    return restamped
 
 
 # ---------------------------------------------------------------- mapping profiles

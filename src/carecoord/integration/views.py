@@ -3,7 +3,6 @@ and CSV), and mapping profiles. Batches only through `scoped_batches` (own organ
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.contrib import messages
@@ -12,6 +11,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
+from carecoord.core import csvsafe
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
@@ -79,10 +79,11 @@ def report(request, pk: int):
 def report_csv(request, pk: int):
     batch = _batch(request, pk)
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["row_number", "field", "value", "reason"])
+    writer = csvsafe.writer(buf)
+    writer.writerow(["row_number", "ppid", "ppid_issuer", "field", "value", "reason"])
     count = 0
-    for row in batch.rejections.values_list("row_number", "field", "value", "reason").iterator(chunk_size=5000):
+    rows = batch.rejections.values_list("row_number", "ppid", "ppid_issuer", "field", "value", "reason")
+    for row in rows.iterator(chunk_size=5000):
         writer.writerow(row)
         count += 1
     Auditor.from_request(request).event(AuditLog.Action.EXPORT, batch, summary=f"rejections CSV: {count} rows")

@@ -10,10 +10,11 @@ profile does not map fall back to their WLMDS names. Dates may be YYYY-MM-DD or 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -131,12 +132,20 @@ def _norm(name: str) -> str:
 def map_header(header: list[str], kind: str, profile: dict[str, str] | None = None) -> Mapping:
     """Match the file's header to the WLMDS fields (case-insensitive), a profile's columns first.
 
-    Raises HeaderError naming every required column that is missing."""
+    Raises HeaderError naming every required column that is missing, and any column the header
+    holds twice (whatever its case: which copy to read would be a guess)."""
     if kind not in KINDS:
         raise HeaderError(f"unknown kind {kind!r} (choose {', '.join(KINDS)})")
-    present = {}
+    present: dict[str, str] = {}
+    copies: dict[str, list[str]] = {}
     for col in header:
         present.setdefault(_norm(col), col)
+        copies.setdefault(_norm(col), []).append(col)
+    wanted = {_norm(k) for k in FIELDS} | {_norm(v) for v in (profile or {}).values() if v}
+    twice = [cols for name, cols in copies.items() if len(cols) > 1 and name in wanted]
+    if twice:
+        raise HeaderError("the header has the same column more than once (which copy to read would be a guess): "
+                          + "; ".join(" and ".join(repr(c) for c in cols) for cols in twice))
     by_field = {_norm(k): v for k, v in FIELDS.items()}
     columns: dict[str, str] = {}
     problems = []
@@ -167,18 +176,43 @@ def map_header(header: list[str], kind: str, profile: dict[str, str] | None = No
     return Mapping(columns, ignored=[c for c in header if c not in used])
 
 
+UTF16_ADVICE = ("the file is UTF-16 text (Excel's \"Unicode Text\"), not UTF-8: open it in Excel and save it as "
+                "\"CSV UTF-8 (Comma delimited)\"")
+CP1252 = "cp1252"
+UTF8 = "utf-8"
+
+
+def _looks_utf16(head: bytes) -> bool:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    sample = head[:4096]
+    # Mostly-ASCII UTF-16 without a byte-order mark: every other byte is a NUL.
+    return len(sample) >= 8 and max(sample[0::2].count(0), sample[1::2].count(0)) > len(sample) // 4
+
+
 def read_header(path: str | Path, delimiter: str = ",") -> list[str]:
-    """The header row of a CSV file, with clear errors for an empty or non-text file."""
+    """The header row of a CSV file, with clear errors for an empty, non-text, UTF-16, CR-only or
+    unbroken file. The header is read as UTF-8 (with or without a byte-order mark), else as
+    Windows-1252 (the whole file's encoding is settled by `scan_file`)."""
     with open(path, "rb") as fh:
         head = fh.read(65536)
     if not head.strip():
         raise HeaderError("the file is empty")
+    if _looks_utf16(head):
+        raise HeaderError(UTF16_ADVICE)
     if b"\x00" in head or head.startswith(b"PK\x03\x04") or head.startswith(b"%PDF"):
         raise HeaderError("the file is not a CSV text file (is it a spreadsheet or a PDF? save it as CSV)")
+    if b"\n" not in head:
+        if b"\r" in head:
+            raise HeaderError("the file's lines end with a carriage return only (old Mac style): save it as "
+                              "CSV with Windows or Unix line endings")
+        if len(head) == 65536:
+            raise HeaderError("the file has no line breaks in its first 64 KB, so it is not a CSV file of rows")
     try:
-        text = head.decode("utf-8-sig")
+        # Incremental, not final: a character cut at the 64 KB boundary is not an encoding error.
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
     except UnicodeDecodeError:
-        text = head.decode("cp1252", errors="replace")
+        text = head.decode(CP1252, errors="replace")
     first = text.splitlines()[0] if text.splitlines() else ""
     row = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
     if len(row) < 2:
@@ -187,6 +221,92 @@ def read_header(path: str | Path, delimiter: str = ",") -> list[str]:
     if not any(line.strip() for line in rest) and len(head) < 65536:
         raise HeaderError("the file has a header but no data rows")
     return row
+
+
+@dataclass(frozen=True)
+class FileScan:
+    rows: int          # data rows (lines after the header)
+    encoding: str      # UTF8 or CP1252
+
+
+SCAN_BLOCK = 16 * 1024 * 1024
+
+
+def scan_file(path: str | Path) -> FileScan:
+    """One streamed pass over the bytes: count the data rows and settle the encoding. UTF-8 (with or
+    without a byte-order mark) is read as it is; a file that is not valid UTF-8 is Windows-1252 (what
+    Excel's plain "CSV" and most Windows PAS exports write) if every byte is a Windows-1252 character,
+    otherwise HeaderError names the problem. Nothing is ever replaced silently."""
+    lines, last, utf8 = 0, b"\n", True
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as fh:
+        while block := fh.read(SCAN_BLOCK):
+            lines += block.count(b"\n")
+            last = block[-1:]
+            if utf8:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8 = False
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+        rows = max(0, lines + (0 if last == b"\n" else 1) - 1)
+        if utf8:
+            return FileScan(rows, UTF8)
+        fh.seek(0)
+        cp = codecs.getincrementaldecoder(CP1252)()
+        offset = 0
+        while block := fh.read(SCAN_BLOCK):
+            try:
+                cp.decode(block)
+            except UnicodeDecodeError as exc:
+                raise HeaderError(f"the file is neither UTF-8 nor Windows-1252 text (byte 0x{block[exc.start]:02X} "
+                                  f"at offset {offset + exc.start:,}): save it as \"CSV UTF-8\"") from exc
+            offset += len(block)
+    return FileScan(rows, CP1252)
+
+
+def transcode(path: str | Path, dest: str | Path, encoding: str = CP1252) -> None:
+    """Rewrite `path` (in `encoding`) as UTF-8 in `dest`, streamed: Polars reads only UTF-8, and a
+    lossless re-encoding keeps every character the trust typed (CSV rows are unchanged)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as src, open(dest, "w", encoding="utf-8", newline="") as out:
+        while block := src.read(SCAN_BLOCK):
+            out.write(decoder.decode(block))
+        out.write(decoder.decode(b"", final=True))
+
+
+def ragged_row(path: str | Path, *, delimiter: str = ",", encoding: str = UTF8) -> tuple[int, int, int] | None:
+    """The first data row with more fields than the header: (row number, its fields, the header's).
+
+    Only for explaining a file Polars could not read (an error path, so a plain csv.reader pass is
+    fine); None when every row fits (the problem is something else, such as an unclosed quote)."""
+    with open(path, encoding="utf-8-sig" if encoding == UTF8 else encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            width = len(next(reader))
+            for number, row in enumerate(reader, start=1):
+                if len(row) > width:
+                    return number, len(row), width
+        except (csv.Error, StopIteration):
+            return None
+    return None
+
+
+def census_problem(census: date, *, today: date, future_days: int) -> str | None:
+    """Why `census` cannot be a file's census week, or None. WLMDS weeks end on a Sunday
+    (reference §2), and a census more than `future_days` after today is a typo (2062 for 2026) that
+    would otherwise block every later week as "older than the latest loaded"."""
+    if census.weekday() != 6:
+        return (f"the census week (Week_Ending_Date) {census:%d/%m/%Y} is a {census:%A}; WLMDS weeks end on a "
+                "Sunday")
+    if census > today + timedelta(days=future_days):
+        return (f"the census week (Week_Ending_Date) {census:%d/%m/%Y} is in the future (more than {future_days} "
+                f"days after today, {today:%d/%m/%Y}); check the file's Week_Ending_Date")
+    return None
 
 
 # ---------------------------------------------------------------- cleaning
@@ -275,7 +395,10 @@ def clean(raw: pl.DataFrame, *, kind: str, provider: str, codes: Codes, census: 
     texts = [c for c in FIELDS.values()]
     raw = raw.with_columns([
         pl.col(c).cast(pl.String).str.strip_chars().replace("", None) for c in texts
-    ]).with_columns(pl.col("row_number").cast(pl.Int64))
+    ]).with_columns(pl.col("row_number").cast(pl.Int64),
+                    # The identity (PPID + issuer) is normalised once, here, so staged rows, rejections
+                    # and duplicate checks all compare the same values (the issuer is an ODS code).
+                    pl.col("ppid_issuer").str.to_uppercase())
     census = census or census_of(raw, date_format)
     limit = _add_years(census, FUTURE_LIMIT_YEARS) if census else date(9999, 1, 1)
 
@@ -303,6 +426,8 @@ def clean(raw: pl.DataFrame, *, kind: str, provider: str, codes: Codes, census: 
         add(col, (d < pl.lit(EARLIEST_DATE)) | d.is_in(list(SENTINEL_DATES)),
             "a placeholder date (such as 9999-12-31 or 1900-01-01), not a real date")
         add(col, pl.col(col).is_not_null() & d.is_null(), "not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+    add("rtt_end", parsed["rtt_end"] < parsed["rtt_start"],
+        "before the RTT period start date (REFERRAL_TO_TREATMENT_PERIOD_START_DATE)")
     add("tfc", ~pl.col("tfc").str.contains(r"^[A-Za-z0-9]{3}$"), "not a treatment function code (3 letters or digits)")
     add("priority_type", ~pl.col("priority_type").is_in(PRIORITY_TYPES),
         "not a priority type (1 routine, 2 urgent, 3 two-week wait)")
@@ -400,5 +525,5 @@ def read_frame(path: str | Path, mapping: Mapping, *, delimiter: str = ",") -> p
     """A lazy scan of the file: every mapped column as text, with a 1-based `row_number`."""
     return pl.scan_csv(
         path, separator=delimiter, infer_schema=False, row_index_name="__row", row_index_offset=1,
-        encoding="utf8-lossy",
+        encoding="utf8",  # strict: scan_file has checked the file (or it was transcoded to UTF-8)
     ).select(pl.col("__row").cast(pl.Int64).alias("row_number"), *mapping.select_exprs())

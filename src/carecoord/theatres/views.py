@@ -374,10 +374,9 @@ def book_pathway(request, pathway_id: int):
 
 @permission_required("theatres.view")
 def metrics(request):
-    import csv
-
     from django.http import HttpResponse
 
+    from carecoord.core import csvsafe
     from carecoord.theatres.forms import MetricsForm
 
     today = timezone.localdate()
@@ -396,7 +395,7 @@ def metrics(request):
     if request.GET.get("format") == "csv":
         resp = HttpResponse(content_type="text/csv")
         resp["Content-Disposition"] = f'attachment; filename="theatre-metrics-{d["start"]}-{d["end"]}.csv"'
-        w = csv.writer(resp)
+        w = csvsafe.writer(resp)
         cols = list(METRIC_COLUMNS)
         w.writerow([out["by"], *cols])
         for g in [{"group": "All", **out}, *out["groups"]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -13,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from carecoord.core import csvsafe
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
@@ -113,7 +113,7 @@ def worklist_csv(request):
                                         object_id=request.organisation.pk, summary=f"worklist CSV: {len(rows)} rows")
     resp = HttpResponse(content_type="text/csv")
     resp["Content-Disposition"] = 'attachment; filename="validation-findings.csv"'
-    w = csv.writer(resp)
+    w = csvsafe.writer(resp)
     w.writerow(["patient_pathway_identifier", "issuer", "provider", "rule", "severity", "team", "detail", "opened"])
     for r in rows:
         w.writerow([*r[:7], r[7].date().isoformat()])
@@ -281,7 +281,7 @@ def dashboard(request):
     if request.GET.get("format") == "csv":
         resp = HttpResponse(content_type="text/csv")
         resp["Content-Disposition"] = f'attachment; filename="validation-dashboard-{data["today"]}.csv"'
-        w = csv.writer(resp)
+        w = csvsafe.writer(resp)
         w.writerow(["section", "item", "measure", "value"])
         w.writerows(["" if v is None else v for v in row] for row in figures.csv_rows(data))
         return resp

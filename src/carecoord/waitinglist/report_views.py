@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from carecoord.core import csvsafe
 from carecoord.core.models import AuditLog, Organisation
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
@@ -94,7 +94,7 @@ def rtt_report_csv(request):
                                         object_id=request.organisation.pk, summary=f"RTT summary CSV at {census}")
     resp = HttpResponse(content_type="text/csv")
     resp["Content-Disposition"] = f'attachment; filename="rtt-summary-{census.isoformat()}.csv"'
-    w = csv.writer(resp)
+    w = csvsafe.writer(resp)
     w.writerow(["provider", "treatment_function", *CSV_FIGURES])
     w.writerow(["all", "all", *(out[f] for f in CSV_FIGURES)])
     for prov, figs in by_provider.items():

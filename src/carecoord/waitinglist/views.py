@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date
 
@@ -12,6 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from carecoord.core import csvsafe
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
@@ -141,7 +141,7 @@ def ptl_export(request, fmt: str):
     count = 0
     if fmt == "csv":
         buf = io.StringIO()
-        writer = csv.writer(buf)
+        writer = csvsafe.writer(buf)
         writer.writerow(columns)
         for row in _export_rows(request, query, scope):
             writer.writerow([_csv_value(v) for v in row])
@@ -159,6 +159,10 @@ def ptl_export(request, fmt: str):
             if isinstance(v, date):
                 c = WriteOnlyCell(ws, value=v)
                 c.number_format = "dd/mm/yyyy"
+                return c
+            if isinstance(v, str) and v.startswith("="):
+                c = WriteOnlyCell(ws, value=v)
+                c.data_type = "s"  # text as typed: openpyxl would otherwise write it as a formula
                 return c
             return "" if v is None else v
 

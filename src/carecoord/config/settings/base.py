@@ -214,6 +214,11 @@ CARECOORD_SCC_SCORING = os.environ.get("CARECOORD_SCC_SCORING", "background")
 # the list against readers until it commits (integration/loader.py). 0 turns it off.
 CARECOORD_IMPORT_BULK_ROWS = int(os.environ.get("CARECOORD_IMPORT_BULK_ROWS", "200000"))
 
+# A WLMDS file's census week (a Sunday) may be at most this many days after today: a later one is a
+# typo (2062 for 2026) and is refused, since a loaded census blocks every older week. The reference
+# sets no limit; 7 allows a file for the current week made before its Sunday.
+CARECOORD_IMPORT_CENSUS_FUTURE_DAYS = int(os.environ.get("CARECOORD_IMPORT_CENSUS_FUTURE_DAYS", "7"))
+
 NINJA_PAGINATION_PER_PAGE = 50
 
 LOGGING = {

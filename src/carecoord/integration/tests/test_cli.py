@@ -91,3 +91,40 @@ def test_older_census_is_refused_with_exit_one(trust, tmp_path, capsys):
     carecoord(capsys, "wlmds", wf.open_file(tmp_path, 1, census="2026-11-22"), "--provider", "RAA")
     code, _out, err = carecoord(capsys, "wlmds", wf.open_file(tmp_path, 1, name="o.csv"), "--provider", "RAA")
     assert code == 1 and "older than the latest loaded" in err
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_a_bad_chunk_size_is_a_usage_error_not_a_traceback(trust, tmp_path, capsys, value):
+    with pytest.raises(CommandError, match="--chunk-rows"):
+        call_command("import_data", "wlmds", str(wf.open_file(tmp_path, 1)), "--provider", "RAA",
+                     "--chunk-rows", value)
+    assert not ImportBatch.objects.exists()
+
+
+def test_a_refused_older_census_prints_the_rows_read(trust, tmp_path, capsys):
+    carecoord(capsys, "wlmds", wf.open_file(tmp_path, 1, census="2026-11-22"), "--provider", "RAA")
+    code, out, _err = carecoord(capsys, "wlmds", wf.open_file(tmp_path, 2, name="o.csv"), "--provider", "RAA",
+                                "--format", "json")
+    assert code == 1 and json.loads(out)["rows_read"] == 2 and json.loads(out)["rows_loaded"] == 0
+
+
+def test_a_wrong_census_week_can_be_corrected_so_later_weeks_load(trust, tmp_path, capsys):
+    """A plausible but wrong Sunday loaded (2026-11-29 for 2026-11-15): older weeks are refused until
+    an admin corrects the batch's census, then the right week re-imports as a corrected snapshot."""
+    code, *_ = carecoord(capsys, "wlmds", wf.open_file(tmp_path, 2, census="2026-11-29", name="w.csv"),
+                         "--provider", "RAA")
+    batch = ImportBatch.objects.get()
+    code, _out, err = carecoord(capsys, "wlmds", wf.open_file(tmp_path, 2, name="r.csv"), "--provider", "RAA")
+    assert code == 1 and "older than the latest loaded" in err
+    code, _out, err = carecoord(capsys, "correct-census", batch.pk, "--census", "2026-11-18")
+    assert code == 1 and "Wednesday" in err
+    code, out, _err = carecoord(capsys, "correct-census", batch.pk, "--census", "2026-11-15")
+    assert code == 0 and "2 pathways restamped" in out
+    batch.refresh_from_db()
+    assert batch.census_date.isoformat() == "2026-11-15"
+    assert set(Pathway.objects.values_list("census_date", flat=True)) == {batch.census_date}
+    code, out, err = carecoord(capsys, "wlmds", tmp_path / "r.csv", "--provider", "RAA", "--format", "json")
+    assert code == 0 and json.loads(out)["pathways_unchanged"] == 2, err
+    from carecoord.core.models import AuditLog
+
+    assert AuditLog.objects.filter(object_type="integration.importbatch", summary__contains="census week corrected")

@@ -350,3 +350,106 @@ def test_a_bulk_load_that_cannot_have_the_list_at_once_loads_row_by_row(trust, t
     assert locking.call_count == 1 and rebuild.call_args.args[1] == []  # tried, could not, went row by row
     assert batch.status == "loaded" and Pathway.objects.filter(status="on_list").count() == 5
     assert ClockEvent.objects.count() == 5
+
+
+# ---------------------------------------------------------------- census week, identity, encodings, shape
+
+
+def test_a_far_future_census_is_refused_and_the_right_week_then_loads(trust, tmp_path, settings):
+    """QA: a 2062 typo loaded and then refused every real week as "older than the latest loaded"."""
+    settings.CARECOORD_IMPORT_CENSUS_FUTURE_DAYS = 7
+    with pytest.raises(services.ImportFileError, match="26/11/2062.*in the future"):
+        run(wf.open_file(tmp_path, 2, census="2062-11-26", name="typo.csv"), trust)
+    failed = ImportBatch.objects.get()
+    assert failed.status == "failed" and "26/11/2062" in failed.message and not Pathway.objects.exists()
+    batch = run(wf.open_file(tmp_path, 2, census="2026-11-29"), trust)
+    assert batch.status == "loaded" and batch.census_date == date(2026, 11, 29)
+
+
+def test_a_census_that_is_not_a_sunday_is_refused_for_every_kind(trust, tmp_path):
+    with pytest.raises(services.ImportFileError, match="18/11/2026 is a Wednesday"):
+        run(wf.open_file(tmp_path, 1, census="2026-11-18"), trust)
+    stops = [{"PATIENT_PATHWAY_IDENTIFIER": "P1", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
+              "NHS_NUMBER": wf.NUMBERS[0], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
+              "Week_Ending_Date": "2026-11-17", "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
+              "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "30"}]
+    with pytest.raises(services.ImportFileError, match="17/11/2026 is a Tuesday"):
+        run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
+
+
+def test_good_rows_keeps_open_a_rejected_row_whose_issuer_is_lower_case(trust, tmp_path):
+    run(wf.open_file(tmp_path, 3), trust)
+    rows = [wf.open_row(0, Week_Ending_Date="2026-11-22"),
+            wf.open_row(1, Week_Ending_Date="2026-11-22", PRIORITY_TYPE_CODE="7",
+                        ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER="raa"),
+            wf.open_row(2, Week_Ending_Date="2026-11-22", ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER="raa ")]
+    batch = run(wf.write(tmp_path / "lower.csv", rows), trust, mode="good-rows")
+    assert (batch.rows_loaded, batch.rows_rejected, batch.pathways_closed, batch.pathways_created) == (2, 1, 0, 0)
+    assert set(Pathway.objects.values_list("status", flat=True)) == {"on_list"}
+    assert batch.rejections.get().ppid_issuer == "RAA"
+
+
+def test_a_windows_1252_file_keeps_its_characters(trust, tmp_path):
+    from carecoord.integration.models import MappingProfile
+
+    rows = [wf.open_row(0, CONSULTANT_CODE="Café£")]
+    text = (tmp_path / "u.csv")
+    wf.write(text, rows)
+    (tmp_path / "cp.csv").write_bytes(text.read_text(encoding="utf-8").encode("cp1252"))
+    batch = run(tmp_path / "cp.csv", trust)
+    assert batch.status == "loaded" and Pathway.objects.get().consultant_code == "Café£"
+    assert not list(services.upload_dir().glob("*.csv"))  # the UTF-8 copy is removed
+    # A Windows-1252 header read through a profile.
+    profile = MappingProfile.objects.create(organisation=trust, name="pas", columns={"NHS_NUMBER": "NHS Nº"})
+    row = wf.open_row(1, CONSULTANT_CODE="Ño")
+    row["NHS Nº"] = row.pop("NHS_NUMBER")
+    wf.write(text, [row])
+    (tmp_path / "cp2.csv").write_bytes(text.read_text(encoding="utf-8").encode("cp1252"))
+    batch = run(tmp_path / "cp2.csv", trust, profile=profile, mode="good-rows")
+    assert batch.status == "loaded" and Pathway.objects.get(ppid="PPRAA000001").consultant_code == "Ño"
+
+
+def test_utf16_and_undecodable_files_are_refused_naming_the_encoding(trust, tmp_path):
+    text = wf.write(tmp_path / "u.csv", [wf.open_row(0)]).read_text(encoding="utf-8")
+    (tmp_path / "u16.csv").write_bytes(text.encode("utf-16"))
+    with pytest.raises(services.ImportFileError, match="UTF-16"):
+        run(tmp_path / "u16.csv", trust)
+    (tmp_path / "bad.csv").write_bytes(text.encode() + b"PP9,\x81\x8d\n")
+    with pytest.raises(services.ImportFileError, match="neither UTF-8 nor Windows-1252"):
+        run(tmp_path / "bad.csv", trust)
+    assert not ImportBatch.objects.exists()
+
+
+def test_a_duplicate_whose_other_copy_has_another_bad_field_rejects_both(trust, tmp_path):
+    rows = [wf.open_row(0, ACTIVITY_TREATMENT_FUNCTION_CODE="1"), wf.open_row(1), wf.open_row(0)]
+    batch = run(wf.write(tmp_path / "dup.csv", rows), trust, mode="good-rows", chunk_rows=2)
+    assert (batch.rows_loaded, batch.rows_rejected) == (1, 2)
+    dups = batch.rejections.filter(field="PATIENT_PATHWAY_IDENTIFIER").values_list("row_number", "reason")
+    assert [r for r, _ in dups] == [1, 3] and all("rows 1, 3" in why for _, why in dups)
+    assert list(Pathway.objects.values_list("ppid", flat=True)) == ["PPRAA000001"]
+
+
+def test_a_row_with_too_many_fields_is_named(trust, tmp_path):
+    path = wf.open_file(tmp_path, 3)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].rstrip("\r\n") + ",extra\r\n"
+    path.write_text("".join(lines))
+    with pytest.raises(services.ImportFileError, match=r"row 2 \(line 3 of the file\) has 20 fields, the header has 19"):
+        run(path, trust)
+
+
+def test_a_refused_older_census_reports_the_rows_it_read(trust, tmp_path):
+    run(wf.open_file(tmp_path, 2, census="2026-11-22"), trust)
+    with pytest.raises(services.ImportRefused) as exc:
+        run(wf.open_file(tmp_path, 3, census="2026-11-15", name="old.csv"), trust)
+    assert (exc.value.batch.rows_read, exc.value.batch.rows_loaded) == (3, 0)
+
+
+def test_a_clock_stop_before_its_start_is_rejected(trust, tmp_path):
+    stops = [{"PATIENT_PATHWAY_IDENTIFIER": "P1", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
+              "NHS_NUMBER": wf.NUMBERS[0], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
+              "Week_Ending_Date": wf.CENSUS, "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
+              "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "2026-11-13",
+              "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "30"}]
+    batch = run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
+    assert batch.status == "rejected" and "before the RTT period start date" in batch.rejections.get().reason

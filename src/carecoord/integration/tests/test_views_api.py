@@ -50,8 +50,8 @@ def test_upload_runs_a_job_that_links_to_the_report(wlm_client, wlm, trust, tmp_
     assert report.status_code == 200
     assert b"TCI_Date" in report.content and b"placeholder date" in report.content
     csv_text = wlm_client.get(f"/imports/{batch.pk}/rejections.csv").content.decode()
-    assert csv_text.splitlines()[0] == "row_number,field,value,reason"
-    assert csv_text.splitlines()[1].startswith("2,TCI_Date,9999-12-31,")
+    assert csv_text.splitlines()[0] == "row_number,ppid,ppid_issuer,field,value,reason"
+    assert csv_text.splitlines()[1].startswith("2,PPRAA000001,RAA,TCI_Date,9999-12-31,")
     assert AuditLog.objects.filter(action="export", object_type="integration.importbatch").exists()
     assert AuditLog.objects.filter(action="view", object_type="integration.importbatch").exists()
 
@@ -200,3 +200,19 @@ def test_cli_import_validates_the_list_unless_told_not_to(trust, tmp_path, capsy
     assert ValidationRun.objects.get().trigger == "import"
     call_command("import_data", "wlmds", str(wf.open_file(tmp_path, 4)), "--provider", "RAA", "--no-validate")
     assert ValidationRun.objects.count() == 1
+
+
+def test_the_rejections_csv_neutralises_formulas(wlm_client, trust, tmp_path):
+    rows = [wf.open_row(0, CONSULTANT_CODE="=HYPERLINK(\"http://x\")", ACTIVITY_TREATMENT_FUNCTION_CODE="=1+2"),
+            wf.open_row(1, ACTIVITY_TREATMENT_FUNCTION_CODE="@SUM(A1)"),
+            wf.open_row(2, PATIENT_PATHWAY_IDENTIFIER="-2+3", PRIORITY_TYPE_CODE="+9")]
+    batch = services.import_wlmds(wf.write(tmp_path / "f.csv", rows), provider=trust, auditor=Auditor.system("t"),
+                                  mode="good-rows")
+    import csv as _csv
+
+    got = list(_csv.reader(wlm_client.get(f"/imports/{batch.pk}/rejections.csv").content.decode().splitlines()))
+    values = {(r[0], r[3]): r for r in got[1:]}
+    assert values[("1", "ACTIVITY_TREATMENT_FUNCTION_CODE")][4] == "'=1+2"
+    assert values[("2", "ACTIVITY_TREATMENT_FUNCTION_CODE")][4] == "'@SUM(A1)"
+    assert values[("3", "PRIORITY_TYPE_CODE")][1:5] == ["'-2+3", "RAA", "PRIORITY_TYPE_CODE", "'+9"]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in got for cell in row)

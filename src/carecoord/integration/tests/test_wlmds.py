@@ -205,3 +205,80 @@ def test_several_bad_fields_on_one_row_are_each_reported():
     r = clean_one(tfc="1", priority_type="9", tci_date="9999-12-31")
     assert set(reasons(r)) == {"ACTIVITY_TREATMENT_FUNCTION_CODE", "PRIORITY_TYPE_CODE", "TCI_Date"}
     assert r.rejected_rows == 1
+
+
+# ---------------------------------------------------------------- census week, identity, encodings
+
+
+@pytest.mark.parametrize(("census", "problem"), [
+    (date(2026, 11, 29), None),                      # today's Sunday
+    (date(2026, 12, 6), None),                       # next Sunday: within the tolerance
+    (date(2026, 12, 13), "in the future"),
+    (date(2062, 11, 26), "in the future"),           # QA's typo for 2026-11-29 (a Sunday too)
+    (date(2026, 11, 26), "is a Thursday; WLMDS weeks end on a Sunday"),
+])
+def test_a_census_week_must_be_a_sunday_and_not_in_the_future(census, problem):
+    got = wlmds.census_problem(census, today=date(2026, 11, 29), future_days=7)
+    if problem is None:
+        assert got is None
+    else:
+        assert got and census.strftime("%d/%m/%Y") in got
+        assert problem in got
+
+
+def test_the_issuer_is_normalised_alike_for_rejected_and_good_rows():
+    bad = clean_one(ppid_issuer=" raa ", tfc="1")
+    assert bad.rejections["ppid_issuer"].to_list() == ["RAA"] and bad.rejections["ppid"].to_list() == ["PP1"]
+    good = clean_one(ppid_issuer="raa", ppid=" PP1 ")
+    assert good.frame.select("ppid", "ppid_issuer").row(0) == ("PP1", "RAA")
+
+
+def test_a_clock_stop_before_the_clock_start_is_rejected():
+    got = reasons(clean_one("stops", rtt_status="30", rtt_start="2026-06-01", rtt_end="2026-05-31"))
+    assert "before the RTT period start date" in got["REFERRAL_TO_TREATMENT_PERIOD_END_DATE"]
+    assert clean_one("stops", rtt_status="30", rtt_start="2026-06-01", rtt_end="2026-06-01").rejections.height == 0
+
+
+@pytest.mark.parametrize("header", [["TCI_Date", "TCI_Date"], ["TCI_Date", "tci_date"]])
+def test_a_header_holding_a_wlmds_column_twice_is_refused(header):
+    with pytest.raises(wlmds.HeaderError, match="same column more than once.*'TCI_Date' and '(TCI_Date|tci_date)'"):
+        wlmds.map_header([*header, "PATIENT_PATHWAY_IDENTIFIER"], "open")
+    # Repeated columns the import does not read are left alone.
+    wf_header = [*wf.OPEN_HEADER, "Comments", "Comments"]
+    assert wlmds.map_header(wf_header, "open").ignored == ["Comments", "Comments"]
+
+
+def test_read_header_names_utf16_cr_only_and_unbroken_files(tmp_path):
+    (tmp_path / "u16.csv").write_bytes("A,B\r\n1,2\r\n".encode("utf-16"))
+    (tmp_path / "u16le.csv").write_bytes("A,B\r\n1,2\r\n".encode("utf-16-le"))
+    (tmp_path / "cr.csv").write_bytes(b"A,B\r1,2\r3,4\r")
+    (tmp_path / "long.csv").write_bytes(b"A," * 3_000_000)
+    for name in ("u16.csv", "u16le.csv"):
+        with pytest.raises(wlmds.HeaderError, match="UTF-16.*CSV UTF-8"):
+            wlmds.read_header(tmp_path / name)
+    with pytest.raises(wlmds.HeaderError, match="carriage return only"):
+        wlmds.read_header(tmp_path / "cr.csv")
+    with pytest.raises(wlmds.HeaderError, match="no line breaks"):
+        wlmds.read_header(tmp_path / "long.csv")
+
+
+def test_scan_file_settles_the_encoding_of_the_whole_file(tmp_path):
+    body = "A,B\n" + "x,y\n" * 10
+    (tmp_path / "utf8.csv").write_text(body + "Café£,z\n", encoding="utf-8")
+    (tmp_path / "bom.csv").write_text(body, encoding="utf-8-sig")
+    (tmp_path / "cp.csv").write_bytes(body.encode() + "Café£,z\n".encode("cp1252"))
+    (tmp_path / "neither.csv").write_bytes(body.encode() + b"\x81\xff,z\n")
+    assert wlmds.scan_file(tmp_path / "utf8.csv") == wlmds.FileScan(11, "utf-8")
+    assert wlmds.scan_file(tmp_path / "bom.csv") == wlmds.FileScan(10, "utf-8")
+    assert wlmds.scan_file(tmp_path / "cp.csv") == wlmds.FileScan(11, "cp1252")
+    with pytest.raises(wlmds.HeaderError, match="neither UTF-8 nor Windows-1252.*0x81"):
+        wlmds.scan_file(tmp_path / "neither.csv")
+    wlmds.transcode(tmp_path / "cp.csv", tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").endswith("Café£,z\n")
+
+
+def test_a_row_with_too_many_fields_is_found_by_number(tmp_path):
+    (tmp_path / "r.csv").write_text('A,B,C\n1,2,3\n4,"5,5",6\n7,8,9,10\n')
+    assert wlmds.ragged_row(tmp_path / "r.csv") == (3, 4, 3)
+    (tmp_path / "ok.csv").write_text("A,B\n1,2\n")
+    assert wlmds.ragged_row(tmp_path / "ok.csv") is None

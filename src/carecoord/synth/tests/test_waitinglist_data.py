@@ -108,5 +108,23 @@ def test_emitted_wlmds_files_import_back_cleanly(generated, tmp_path, capsys):
     batch = imports.import_wlmds(first, provider=org, auditor=Auditor.system("test", organisation=org),
                                  mode="good-rows")
     assert batch.rows_read == on_list
-    # the injected defects are what the importer rejects or flags; everything else loads unchanged
-    assert batch.rows_loaded >= on_list * 0.98
+    # Every file (open pathways, clock starts, clock stops) imports with no rejection: the injected
+    # defects are for validation to find, not rows the importer refuses. Stops carry the status that
+    # stopped the clock (30-36), not a later 90/91.
+    assert batch.rows_rejected == 0, list(batch.rejections.values_list("field", "reason")[:5])
+    for kind in ("starts", "stops"):
+        path = first.replace("-open-", f"-{kind}-")
+        b = imports.import_wlmds(path, provider=org, auditor=Auditor.system("test", organisation=org), kind=kind,
+                                 mode="good-rows")
+        assert b.status == "loaded" and b.rows_rejected == 0, (kind, list(
+            b.rejections.values_list("field", "value", "reason")[:5]))
+        assert b.rows_read > 0, kind
+    # The census written is the Sunday that ends AS_OF's week, whatever day --as-of is.
+    assert first.endswith(f"-open-{AS_OF.isoformat()}.csv") and AS_OF.weekday() == 6
+
+
+def test_the_emitted_census_is_the_sunday_ending_the_as_of_week():
+    from carecoord.synth.wlmds_emit import week_ending
+
+    assert {week_ending(date(2026, 11, d)) for d in range(23, 30)} == {date(2026, 11, 29)}
+    assert week_ending(date(2026, 11, 30)) == date(2026, 12, 6)

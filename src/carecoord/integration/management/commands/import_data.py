@@ -7,8 +7,10 @@ A rich progress bar goes to standard error; with --format json standard output c
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
+from datetime import date
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +20,17 @@ from carecoord.core.progress import progress_bar
 from carecoord.core.services.audit import Auditor
 from carecoord.integration import services
 from carecoord.integration.models import ImportMode, MappingProfile
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a usage error, not a traceback, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 class Command(BaseCommand):
@@ -32,11 +45,17 @@ class Command(BaseCommand):
         w.add_argument("--kind", choices=["open", "starts", "stops"], default="open")
         w.add_argument("--mode", choices=ImportMode.values, default=ImportMode.ALL_OR_NOTHING)
         w.add_argument("--format", choices=["text", "json"], default="text")
-        w.add_argument("--chunk-rows", type=int, default=services.CHUNK_ROWS, help="rows per chunk (memory)")
+        w.add_argument("--chunk-rows", type=positive_int, default=services.CHUNK_ROWS, help="rows per chunk (memory)")
         w.add_argument("--no-validate", action="store_true",
                        help="skip the validation run that follows a loaded import (e.g. when loading several files)")
+        c = sub.add_parser("correct-census", help="correct the census week of a loaded open-pathways import "
+                                                  "(when a wrong week loaded and refuses older ones)")
+        c.add_argument("batch", type=int, help="the import's number (/imports/<number>/)")
+        c.add_argument("--census", required=True, type=date.fromisoformat, help="the right week ending (a Sunday)")
 
     def handle(self, *args, **opts):
+        if opts["format_name"] == "correct-census":
+            return self.correct_census(opts)
         path: Path = opts["path"]
         if not path.is_file():
             raise CommandError(f"no such file: {path}", returncode=1)
@@ -82,3 +101,18 @@ class Command(BaseCommand):
             self.stderr.write(f"Validation: {run.pathways_checked:,} pathways checked, "
                               f"{sum(run.findings_by_rule.values()):,} findings ({run.opened:,} new, "
                               f"{run.closed:,} closed)")
+
+    def correct_census(self, opts) -> None:
+        from carecoord.integration.models import ImportBatch
+
+        batch = ImportBatch.objects.select_related("provider").filter(pk=opts["batch"]).first()
+        if batch is None:
+            raise CommandError(f"no import {opts['batch']}", returncode=1)
+        old = batch.census_date
+        auditor = Auditor.system(f"cli:import:{getpass.getuser()}"[:100], organisation=batch.provider)
+        try:
+            n = services.correct_census(batch, opts["census"], auditor=auditor)
+        except services.ImportFileError as exc:
+            raise CommandError(f"cannot correct import {batch.pk}: {exc}", returncode=1) from exc
+        self.stdout.write(f"Import {batch.pk} ({batch.provider.ods_code}): census week {old} -> {opts['census']}; "
+                          f"{n:,} pathways restamped. Import the right file for that week again to check it.")

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from carecoord.core import csvsafe
 from carecoord.core.commands import iso_date, organisation
 from carecoord.core.models import AuditLog, Organisation
 from carecoord.core.services.audit import Auditor
@@ -73,6 +73,6 @@ class Command(BaseCommand):
         if opts["format"] == "json":
             self.stdout.write(json.dumps([dict(zip(cols, r, strict=True)) for r in rows]))
         else:
-            w = csv.writer(self.stdout, lineterminator="\n")
+            w = csvsafe.writer(self.stdout, lineterminator="\n")
             w.writerow(cols)
             w.writerows(rows)

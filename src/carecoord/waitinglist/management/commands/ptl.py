@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django.core.management.base import BaseCommand
 
+from carecoord.core import csvsafe
 from carecoord.core.commands import iso_date, organisation
 from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
@@ -46,6 +46,6 @@ class Command(BaseCommand):
         if opts["format"] == "json":
             self.stdout.write(json.dumps([dict(zip(COLUMNS, r, strict=True)) for r in rows]))
         else:
-            w = csv.writer(self.stdout, lineterminator="\n")
+            w = csvsafe.writer(self.stdout, lineterminator="\n")
             w.writerow(COLUMNS)
             w.writerows(rows)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django.core.management.base import BaseCommand
 
+from carecoord.core import csvsafe
 from carecoord.core.commands import iso_date, organisation
 from carecoord.waitinglist import summary
 
@@ -44,7 +44,7 @@ class Command(BaseCommand):
             keep["census"] = out["census"]
             self.stdout.write(json.dumps(keep))
         elif fmt == "csv":
-            w = csv.writer(self.stdout, lineterminator="\n")
+            w = csvsafe.writer(self.stdout, lineterminator="\n")
             w.writerow(["treatment_function", *CSV_FIGURES])
             w.writerow(["all", *(out[f] for f in CSV_FIGURES)])
             for k, v in out["by_treatment_function"].items():
