@@ -395,11 +395,11 @@ def _merge_open(cur, out: MergeResult, *, provider_id, batch_id, now, rows, reje
         # lock keeps it true until commit), and the clock starts from the rows it returns.
         cur.execute(f"""
             WITH created AS (INSERT INTO waitinglist_pathway ({INSERT_COLUMNS}) SELECT {select} FROM wlmds_src
-                             RETURNING id, rtt_start, rtt_status)
+                             RETURNING id, rtt_start, rtt_status, clock_state)
             INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, import_batch_id,
                                                 recorded_at)
             SELECT id, rtt_start, {START_STATUS}, 'import', 'wlmds', %(batch)s, %(now)s
-            FROM created WHERE rtt_start IS NOT NULL""", p)
+            FROM created WHERE rtt_start IS NOT NULL AND clock_state <> 'non_rtt'""", p)
     else:
         _upsert_open(cur, select, p)
         _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now)
@@ -416,6 +416,12 @@ def _merge_open(cur, out: MergeResult, *, provider_id, batch_id, now, rows, reje
     out.pathways_closed = cur.rowcount
 
 
+# A pathway removed by a recorded decision keeps the clock that decision stopped, whatever a later
+# extract still carries (the PAS may not have caught up); its other fields follow the extract.
+def _unless_removed(column: str, value: str) -> str:
+    return f"CASE WHEN waitinglist_pathway.status = 'removed' THEN waitinglist_pathway.{column} ELSE {value} END"
+
+
 def _upsert_open(cur, select: str, p: dict) -> None:
     cur.execute(f"""
         INSERT INTO waitinglist_pathway ({INSERT_COLUMNS})
@@ -426,8 +432,11 @@ def _upsert_open(cur, select: str, p: dict) -> None:
             source_of_referral = EXCLUDED.source_of_referral, referrer_code = EXCLUDED.referrer_code,
             commissioner_code = EXCLUDED.commissioner_code, tfc = EXCLUDED.tfc,
             main_specialty = EXCLUDED.main_specialty, consultant_code = EXCLUDED.consultant_code,
-            priority_type = EXCLUDED.priority_type, rtt_start = EXCLUDED.rtt_start, rtt_status = EXCLUDED.rtt_status,
-            clock_state = EXCLUDED.clock_state, clock_stop = NULL, clock_stop_status = '',
+            priority_type = EXCLUDED.priority_type, rtt_start = {_unless_removed("rtt_start", "EXCLUDED.rtt_start")},
+            rtt_status = {_unless_removed("rtt_status", "EXCLUDED.rtt_status")},
+            clock_state = {_unless_removed("clock_state", "EXCLUDED.clock_state")},
+            clock_stop = {_unless_removed("clock_stop", "NULL")},
+            clock_stop_status = {_unless_removed("clock_stop_status", "''")},
             queue_date = coalesce(waitinglist_pathway.queue_date, EXCLUDED.rtt_start),
             waiting_list_type = EXCLUDED.waiting_list_type, list_type = EXCLUDED.list_type,
             clinical_priority = CASE WHEN EXCLUDED.clinical_priority <> '' THEN EXCLUDED.clinical_priority
@@ -445,14 +454,19 @@ def _upsert_open(cur, select: str, p: dict) -> None:
 
 
 def _insert_start_events(cur, *, provider_id, batch_id, now) -> None:
-    """The clock start of each pathway in the source (once: a start already held is kept)."""
+    """The clock start of each pathway in the source (once: a start already held is kept). None for a
+    non-RTT pathway (the kernel would read a start as an open clock), for one removed by a recorded
+    decision (its clock is the decision's), or for a first-appointment DNA (33): the kernel nullifies
+    only a 33 that is the period's first RTT event, and an inferred first activity (10) before it would
+    turn it into a DNA of a later appointment."""
     cur.execute(f"""
         INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, import_batch_id,
                                             recorded_at)
         SELECT w.id, s.rtt_start, {START_STATUS.replace("rtt_status", "s.rtt_status")}, 'import', 'wlmds', %s, %s
         FROM wlmds_src s JOIN waitinglist_pathway w
           ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
-        WHERE s.rtt_start IS NOT NULL
+        WHERE s.rtt_start IS NOT NULL AND s.clock_state IS DISTINCT FROM 'non_rtt'
+          AND s.rtt_status IS DISTINCT FROM '33' AND w.status <> 'removed'
         ON CONFLICT (pathway_id, event_date, status) DO NOTHING""", [batch_id, now, provider_id])
 
 
@@ -467,9 +481,9 @@ def _merge_clock(cur, out: MergeResult, *, kind, provider_id, batch_id, now) -> 
             rtt_start = EXCLUDED.rtt_start, rtt_status = EXCLUDED.rtt_status, clock_state = EXCLUDED.clock_state,
             clock_stop = NULL, clock_stop_status = '',
             queue_date = coalesce(waitinglist_pathway.queue_date, EXCLUDED.rtt_start),
-            status = CASE WHEN waitinglist_pathway.status = 'removed' THEN 'removed' ELSE 'on_list' END,
-            import_batch_id = EXCLUDED.import_batch_id, updated_at = EXCLUDED.updated_at
-        WHERE waitinglist_pathway.rtt_start IS NULL OR EXCLUDED.rtt_start > waitinglist_pathway.rtt_start"""
+            status = 'on_list', import_batch_id = EXCLUDED.import_batch_id, updated_at = EXCLUDED.updated_at
+        WHERE waitinglist_pathway.status <> 'removed'
+          AND (waitinglist_pathway.rtt_start IS NULL OR EXCLUDED.rtt_start > waitinglist_pathway.rtt_start)"""
     else:
         select = _select(clock_state="CASE WHEN rtt_status = '33' THEN 'nullified' ELSE 'stopped' END",
                          clock_stop="rtt_end", clock_stop_status="rtt_status", rtt_status="rtt_status",

@@ -49,6 +49,7 @@ def test_open_pathways_load_patients_identifiers_pathways_and_clock_events(trust
     ev = list(ClockEvent.objects.filter(pathway=p0).values_list("event_date", "status", "source", "import_batch"))
     assert ev == [(date(2026, 3, 1), "10", "import", batch.pk)]
     assert not ClockEvent.objects.filter(pathway=p1).exists()
+    assert not ClockEvent.objects.filter(pathway=p2).exists()  # non-RTT: a start event would read as an open clock
     assert AuditLog.objects.filter(action="import", object_id=f"batch:{batch.pk}").exists()
 
 
@@ -453,3 +454,51 @@ def test_a_clock_stop_before_its_start_is_rejected(trust, tmp_path):
               "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "30"}]
     batch = run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
     assert batch.status == "rejected" and "before the RTT period start date" in batch.rejections.get().reason
+
+
+def test_a_later_snapshot_never_reopens_the_clock_a_removal_stopped(trust, tmp_path):
+    """A clinician removed the pathway (clock stopped by the decision); the PAS still carries it, changed,
+    in the next snapshots and in a clock-starts file: the removal and its clock stand, other fields follow."""
+    run(wf.open_file(tmp_path, 3), trust)
+    Pathway.objects.filter(ppid="PPRAA000000").update(status="removed", clock_state="stopped",
+                                                      clock_stop=date(2026, 11, 10), clock_stop_status="34")
+    events = set(ClockEvent.objects.filter(pathway__ppid="PPRAA000000").values_list("event_date", "status"))
+    rows = [wf.open_row(0, Week_Ending_Date="2026-11-22", TCI_Date="2026-12-10",
+                        REFERRAL_TO_TREATMENT_PERIOD_START_DATE="2026-04-01"),
+            *(wf.open_row(i, Week_Ending_Date="2026-11-22", TCI_Date="2026-12-10") for i in (1, 2))]
+    run(wf.write(tmp_path / "w2.csv", rows), trust)
+    p = Pathway.objects.get(ppid="PPRAA000000")
+    assert (p.status, p.clock_state, p.clock_stop, p.clock_stop_status, p.rtt_start) == (
+        "removed", "stopped", date(2026, 11, 10), "34", date(2026, 3, 1))
+    assert p.tci_date == date(2026, 12, 10)
+    assert set(p.clock_events.values_list("event_date", "status")) == events
+    starts = [{"PATIENT_PATHWAY_IDENTIFIER": "PPRAA000000", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
+               "NHS_NUMBER": wf.NUMBERS[0], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
+               "Week_Ending_Date": "2026-11-22", "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
+               "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "11"}]
+    b = run(wf.write(tmp_path / "starts.csv", starts), trust, kind="starts")
+    assert (b.pathways_updated, b.pathways_unchanged) == (0, 1)
+    p.refresh_from_db()
+    assert (p.status, p.clock_state, p.clock_stop, p.rtt_start) == ("removed", "stopped", date(2026, 11, 10),
+                                                                     date(2026, 3, 1))
+    assert set(p.clock_events.values_list("event_date", "status")) == events
+
+
+def test_a_first_appointment_dna_in_a_stops_file_is_a_nullified_clock_to_the_kernel_too(trust, tmp_path):
+    """A stops row with 33 for a pathway not yet held: the pathway is nullified, and its history holds the
+    33 alone (an inferred first activity before it would make the kernel read a later DNA, clock running)."""
+    from carecoord.waitinglist import rtt
+
+    stops = [{"PATIENT_PATHWAY_IDENTIFIER": "DNA1", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
+              "NHS_NUMBER": wf.NUMBERS[60], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
+              "Week_Ending_Date": wf.CENSUS, "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
+              "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "2026-10-01",
+              "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-02", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "33"}]
+    b = run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
+    assert b.status == "loaded" and b.pathways_created == 1
+    p = Pathway.objects.get(ppid="DNA1")
+    assert (p.clock_state, p.clock_stop_status, p.status) == ("nullified", "33", "closed")
+    events = list(p.clock_events.values_list("event_date", "status"))
+    assert events == [(date(2026, 11, 2), "33")]
+    result = rtt.compute(events, referral_received=date(2026, 10, 1))
+    assert result.periods[-1].nullified and not result.periods[-1].open
