@@ -37,6 +37,11 @@ from carecoord.theatres.models import (
 from carecoord.waitinglist.models import Pathway
 
 BOOKABLE_PRIORITIES = ("P1a", "P1b", "P2", "P3", "P4")
+# Who can go on a theatre list: the planner's ready patients (`inputs`) and every booking (`book`, so the list
+# page, booking from the PTL, accepting a plan and the API) use this one rule. Pre-operative readiness
+# (a fit assessment valid on the day) is checked by `booking_problem` and by the planner as "not ready".
+BOOKABLE = models.Q(status="on_list", list_type="admitted", clock_state="open",
+                    clinical_priority__in=BOOKABLE_PRIORITIES)
 
 
 def opcs(code: str) -> str:
@@ -113,9 +118,7 @@ def inputs(organisation: Organisation, start: date, weeks: int) -> PlanInputs:
     specialties = {s.specialty for s in sessions}
     booked = set(Booking.objects.filter(status__in=LIVE_BOOKING, pathway__provider=organisation)
                  .values_list("pathway_id", flat=True))
-    qs = (Pathway.objects.filter(provider=organisation, status="on_list", list_type="admitted", clock_state="open",
-                                 clinical_priority__in=BOOKABLE_PRIORITIES, tfc__in=specialties,
-                                 tci_date__isnull=True)
+    qs = (Pathway.objects.filter(BOOKABLE, provider=organisation, tfc__in=specialties, tci_date__isnull=True)
           .exclude(pk__in=booked).order_by("priority_rank", "queue_date", "id"))
     cases, pathways = [], {}
     for p in qs.iterator():
@@ -198,7 +201,45 @@ def cancellations_for(organisation: Organisation):
 # ---------------------------------------------------------------- booking and a session's state
 
 class BookingRefused(ValueError):
-    """The database refused the booking (full list, leave, expired POA, double booking...)."""
+    """The booking was refused: the patient cannot go on this list (`booking_problem`), or the database's
+    guards refused it (full list, leave, expired POA, double booking...)."""
+
+
+def pathway_problem(pathway: Pathway, organisation: Organisation | None = None) -> str | None:
+    """Why this patient cannot be booked on any theatre list now, or None: the planner's rule (`BOOKABLE`,
+    and ready = a fit pre-operative assessment). `organisation` is the provider whose lists are meant."""
+    from carecoord.waitinglist.models import ClockState, ListType, PathwayStatus, PoaStatus
+
+    if organisation is not None and pathway.provider_id != organisation.pk:
+        return "the patient is on another provider's waiting list"
+    if pathway.status != PathwayStatus.ON_LIST:
+        return f"the patient is not on the waiting list ({pathway.get_status_display().lower()})"
+    if pathway.list_type != ListType.ADMITTED:
+        return f"the patient is on the {pathway.get_list_type_display().lower()} list, not the admitted list"
+    if pathway.clock_state != ClockState.OPEN:
+        return f"the patient's RTT clock is not running ({pathway.get_clock_state_display().lower()})"
+    if pathway.clinical_priority not in BOOKABLE_PRIORITIES:
+        return (f"the patient's clinical priority {pathway.clinical_priority} defers surgery"
+                if pathway.clinical_priority else "the patient has no clinical priority recorded")
+    if pathway.poa_status != PoaStatus.FIT:
+        return ("the patient has not been assessed as fit for surgery at a pre-operative assessment "
+                f"(assessment: {pathway.get_poa_status_display().lower()})")
+    return None
+
+
+def booking_problem(session: TheatreSession, pathway: Pathway) -> str | None:
+    """Why this patient cannot be booked on this list, or None (the database then checks time, leave and
+    double booking)."""
+    problem = pathway_problem(pathway, session.theatre.site.organisation)
+    if problem:
+        return problem
+    if pathway.tfc != session.specialty:
+        return f"the patient's treatment function {pathway.tfc} is not this list's specialty {session.specialty}"
+    if pathway.poa_valid_until is not None and pathway.poa_valid_until < session.date:
+        return "the patient's pre-operative assessment expires before the day"
+    if session.status != SessionStatus.PLANNED:
+        return f"the list is {session.get_status_display().lower()}, not taking bookings"
+    return None
 
 
 def _prediction(model: DurationModel | None, pathway: Pathway):
@@ -212,11 +253,16 @@ def book(session: TheatreSession, pathway: Pathway, *, by, auditor, reasons: tup
          suggested: bool = False) -> Booking:
     """Book a patient at the end of a list. The database's guards (capacity with the allowed overrun,
     consultant leave, POA validity, one live session per patient at a time) decide; their refusal comes
-    back as BookingRefused with PostgreSQL's message, which names the reason."""
+    back as BookingRefused with PostgreSQL's message, which names the reason. Before that, a patient
+    who may not go on the list at all (`booking_problem`: not on the admitted list with a running clock,
+    another specialty, no fit pre-operative assessment...) is refused by name."""
     from django.db import DatabaseError, transaction
 
     from carecoord.theatres.durations import lognormal_mean
 
+    problem = booking_problem(session, pathway)
+    if problem:
+        raise BookingRefused(problem)
     mu, sigma, turn = _prediction(duration_model(session.theatre.site.organisation), pathway)
     case = planner.Case(entry_id=pathway.pk, specialty=pathway.tfc, procedure=opcs(pathway.intended_procedure),
                         priority=pathway.clinical_priority or "P4", queue_date=pathway.queue_date or session.date,
@@ -226,6 +272,12 @@ def book(session: TheatreSession, pathway: Pathway, *, by, auditor, reasons: tup
     for attempt in range(3):
         try:
             with transaction.atomic():
+                # The pathway's row, locked: a removal from the list (which cancels live bookings) and this
+                # booking take turns, so a patient leaving the list is never booked in the same moment.
+                status = Pathway.objects.select_for_update(no_key=True).filter(pk=pathway.pk).values_list(
+                    "status", flat=True).first()
+                if status != "on_list":
+                    raise BookingRefused("the patient is no longer on the waiting list")
                 booking = Booking.objects.create(
                     session=session, pathway=pathway, patient_id_copy=pathway.patient_id, order=order,
                     procedure=pathway.intended_procedure,

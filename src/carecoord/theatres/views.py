@@ -355,7 +355,8 @@ def book_pathway(request, pathway_id: int):
         if session is None:
             messages.error(request, "Choose a list")
         elif session.status != "planned":
-            messages.error(request, "That list is not taking bookings")
+            messages.error(request, f"Not booked: the list is {session.get_status_display().lower()}, and only "
+                                    "planned lists take bookings")
         else:
             try:
                 services.book(session, pathway, by=request.user, auditor=Auditor.from_request(request))
@@ -367,6 +368,7 @@ def book_pathway(request, pathway_id: int):
     Auditor.from_request(request).view(pathway)
     return render(request, "theatres/book_pathway.jinja", {
         "page_title": f"Book {pathway.ppid} on a theatre list", "pathway": pathway,
+        "problem": services.pathway_problem(pathway, request.organisation),
         "options": services.sessions_for_pathway(pathway)})
 
 
