@@ -370,6 +370,11 @@ CANCELLATION_REASONS = {
     "patient_did_not_attend": ("Patient did not attend", Cancellation.By.PATIENT, False),
 }
 REBOOK_DAYS = 28
+# Reasons set by carecoord itself, never offered on the cancellation form.
+REMOVED_FROM_LIST = "removed_from_list"
+SYSTEM_CANCELLATION_REASONS = {
+    REMOVED_FROM_LIST: ("Removed from the waiting list (clinical decision)", Cancellation.By.HOSPITAL, True),
+}
 
 
 def _renumber(session: TheatreSession) -> None:
@@ -413,7 +418,14 @@ def move(booking: Booking, delta: int, *, auditor) -> bool:
     return True
 
 
+def _require_on_list(booking: Booking) -> None:
+    if booking.pathway.status != "on_list":
+        raise BookingError(f"the patient is no longer on the waiting list "
+                           f"({booking.pathway.get_status_display().lower()}): cancel the booking")
+
+
 def confirm(booking: Booking, *, auditor) -> Booking:
+    _require_on_list(booking)
     if booking.status != BookingStatus.PROVISIONAL:
         raise BookingError(f"the booking is {booking.get_status_display().lower()}, not provisional")
     before = snapshot(booking)
@@ -427,6 +439,7 @@ def record_tci(booking: Booking, *, auditor) -> Booking:
     """The TCI letter went out: the booking is 'TCI sent' and the pathway's TCI date is the list's date."""
     if booking.status not in LIVE_BOOKING:
         raise BookingError("a cancelled or completed booking gets no TCI letter")
+    _require_on_list(booking)
     if booking.status != BookingStatus.TCI_SENT:
         before = snapshot(booking)
         booking.status = BookingStatus.TCI_SENT
@@ -444,25 +457,40 @@ def record_tci(booking: Booking, *, auditor) -> Booking:
 def cancel(booking: Booking, *, reason_code: str, reason: str = "", user=None, auditor,
            today: date | None = None) -> Cancellation:
     """Cancel a booking with a coded reason. On the day of surgery (or later) it is a last-minute
-    cancellation; a hospital's non-clinical one owes the patient a new date within 28 days."""
+    cancellation; a hospital's non-clinical one owes the patient a new date within 28 days.
+
+    The booking's row is locked first, so two schedulers (or a double-clicked button) cancelling at once
+    take turns: the second is told the booking is already cancelled. If this booking was the new date
+    owed to an earlier cancellation, that cancellation is owed a new date again (`rebooked` cleared)."""
     from django.db import transaction
 
-    if reason_code not in CANCELLATION_REASONS:
+    if reason_code not in CANCELLATION_REASONS and reason_code not in SYSTEM_CANCELLATION_REASONS:
         raise BookingError(f"unknown cancellation reason {reason_code!r}")
-    if booking.status not in LIVE_BOOKING:
-        raise BookingError(f"the booking is already {booking.get_status_display().lower()}")
-    _, by, clinical = CANCELLATION_REASONS[reason_code]
+    _, by, clinical = CANCELLATION_REASONS.get(reason_code) or SYSTEM_CANCELLATION_REASONS[reason_code]
     today = today or timezone.localdate()
-    session = booking.session
-    on_the_day = today >= session.date
-    owed = on_the_day and by == Cancellation.By.HOSPITAL and not clinical
     with transaction.atomic():
+        locked = Booking.objects.select_for_update().filter(pk=booking.pk).first()
+        if locked is None or locked.status not in LIVE_BOOKING:
+            status = locked.get_status_display().lower() if locked else "gone"
+            raise BookingError(f"the booking is already {status}")
+        booking.status = locked.status
+        session = booking.session
+        on_the_day = today >= session.date
+        owed = on_the_day and by == Cancellation.By.HOSPITAL and not clinical
         before = snapshot(booking)
         booking.status = BookingStatus.CANCELLED
         booking.save(update_fields=["status"])
         c = Cancellation.objects.create(booking=booking, by=by, clinical=clinical, on_the_day=on_the_day,
                                         reason_code=reason_code, reason=reason[:300], cancelled_by=user,
                                         rebook_by=session.date + timedelta(days=REBOOK_DAYS) if owed else None)
+        auditor.update(booking, before, summary=f"cancelled: {reason_code}")
+        auditor.create(c, summary=f"cancellation of booking {booking.pk}")
+        for earlier in Cancellation.objects.select_for_update().filter(rebooked=booking):
+            e_before = snapshot(earlier)
+            earlier.rebooked = None
+            earlier.save(update_fields=["rebooked"])
+            auditor.update(earlier, e_before, summary=f"new date cancelled too (booking {booking.pk}): a new "
+                                                      "date is owed again")
         p = booking.pathway
         if p.tci_date == session.date:
             p_before = snapshot(p)
@@ -470,9 +498,21 @@ def cancel(booking: Booking, *, reason_code: str, reason: str = "", user=None, a
             p.save(update_fields=["tci_date"])
             auditor.update(p, p_before, summary=f"TCI date cleared: theatre booking {booking.pk} cancelled")
         _renumber(session)
-    auditor.update(booking, before, summary=f"cancelled: {reason_code}")
-    auditor.create(c, summary=f"cancellation of booking {booking.pk}")
     return c
+
+
+def cancel_on_removal(pathway: Pathway, *, by=None, auditor, **_) -> list[Cancellation]:
+    """The pathway left the waiting list (a clinician's recorded removal): cancel its live bookings so no
+    list keeps a patient who is no longer waiting, and no TCI letter goes out. The cancellation is a
+    clinical decision, so it is not an on-the-day hospital cancellation and owes no new date.
+    Connected to `waitinglist.signals.pathway_removed` (so the waiting list does not import theatres);
+    runs in the removal's transaction."""
+    out = []
+    for b in (Booking.objects.filter(pathway_id=pathway.pk, status__in=LIVE_BOOKING)
+              .select_related("session", "pathway").order_by("id")):
+        out.append(cancel(b, reason_code=REMOVED_FROM_LIST, reason="removed from the waiting list", user=by,
+                          auditor=auditor))
+    return out
 
 
 def set_session_status(session: TheatreSession, status: str, *, auditor) -> TheatreSession:
@@ -627,6 +667,9 @@ def tci_letter_pdf(bookings) -> bytes:
 
     out = []
     for b in bookings:
+        if b.status not in LIVE_BOOKING:
+            raise BookingError("a cancelled or completed booking gets no TCI letter")
+        _require_on_list(b)
         s, p = b.session, b.pathway
         site = s.theatre.site
         arrive = timezone.localtime(s.starts_at) - timedelta(minutes=60)

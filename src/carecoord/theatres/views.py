@@ -83,7 +83,8 @@ def session_detail(request, pk: int):
     return render(request, "theatres/session.jinja", {
         "page_title": f"{session.theatre.name} {session.date:%d %b %Y} {session.get_slot_display()}",
         "session": session, "state": state, "suggestions": suggestions, "pathways": pathways, "can_book": can_book,
-        "cancelled": cancelled, "reasons": services.CANCELLATION_REASONS})
+        "cancelled": cancelled,
+        "reasons": {**services.CANCELLATION_REASONS, **services.SYSTEM_CANCELLATION_REASONS}})
 
 
 @require_POST
@@ -161,8 +162,13 @@ def booking_letter(request, pk: int):
     except services.BookingError as exc:
         messages.error(request, f"No letter: {exc}")
         return _back(booking)
+    try:
+        pdf = services.tci_letter_pdf([booking])
+    except services.BookingError as exc:
+        messages.error(request, f"No letter: {exc}")
+        return _back(booking)
     auditor.event("export", booking.pathway.patient, summary=f"TCI letter for booking {booking.pk}")
-    resp = HttpResponse(services.tci_letter_pdf([booking]), content_type="application/pdf")
+    resp = HttpResponse(pdf, content_type="application/pdf")
     resp["Content-Disposition"] = f'attachment; filename="tci-letter-{booking.pk}.pdf"'
     return resp
 
