@@ -577,7 +577,8 @@ def sessions_for_pathway(pathway: Pathway, *, today: date | None = None, weeks: 
 METRIC_GROUPS = {"theatre": "Theatre", "specialty": "Specialty", "consultant": "Consultant", "week": "Week"}
 
 
-def metrics_for(organisation: Organisation, start: date, end: date, by: str | None = None) -> dict:
+def metrics_for(organisation: Organisation, start: date, end: date, by: str | None = None, *,
+                today: date | None = None) -> dict:
     """Theatre metrics as the NHS defines them (`theatres.metrics`) over the provider's lists between
     two dates: completed lists with their case timings, cancelled lists as downtime. With `by`
     (theatre / specialty / consultant / week) the same figures also come per group under "groups"."""
@@ -595,8 +596,12 @@ def metrics_for(organisation: Organisation, start: date, end: date, by: str | No
     cancellations = defaultdict(list)
     for c in Cancellation.objects.filter(booking__session__in=sessions).select_related("booking", "rebooked__session"):
         cancellations[c.booking.session_id].append(c)
+    # "Rebooked within 28 days" is judged as of today, not the period's end: a cancellation whose 28 days
+    # have not yet run out (and not yet rebooked) is pending, not a breach, even when the period ends in
+    # the future; one late in a past period whose 28 days ran out since, unrebooked, is a breach.
+    as_of = today or timezone.localdate()
     out = {"provider": organisation.ods_code, "from": start.isoformat(), "to": end.isoformat(),
-           **_metrics(sessions, timings, bookings, cancellations, end)}
+           **_metrics(sessions, timings, bookings, cancellations, as_of)}
     if by:
         if by not in METRIC_GROUPS:
             raise ValueError(f"group by one of {', '.join(METRIC_GROUPS)}")
@@ -607,12 +612,18 @@ def metrics_for(organisation: Organisation, start: date, end: date, by: str | No
         for s in sessions:
             groups[key(s)].append(s)
         out["by"] = by
-        out["groups"] = [{"group": g, **_metrics(ss, timings, bookings, cancellations, end)}
+        out["groups"] = [{"group": g, **_metrics(ss, timings, bookings, cancellations, as_of)}
                          for g, ss in sorted(groups.items())]
     return out
 
 
-def _metrics(sessions, timings, bookings, cancellations, end: date) -> dict:
+def _new_date(c: Cancellation) -> date | None:
+    """The new surgery date given after a cancellation, if that booking still stands (live or done)."""
+    b = c.rebooked
+    return b.session.date if b is not None and b.status in (*LIVE_BOOKING, BookingStatus.COMPLETED) else None
+
+
+def _metrics(sessions, timings, bookings, cancellations, as_of: date) -> dict:
     from carecoord.theatres import metrics as m
 
     lists = [m.ListRecord(s.pk, s.starts_at, s.ends_at,
@@ -625,7 +636,7 @@ def _metrics(sessions, timings, bookings, cancellations, end: date) -> dict:
         m.CancellationRecord(entry_id=c.booking.pathway_id, surgery_date=s.date,
                              cancelled_on=timezone.localtime(c.cancelled_at).date(), clinical=c.clinical,
                              by_hospital=c.by == Cancellation.By.HOSPITAL,
-                             rebooked_for=c.rebooked.session.date if c.rebooked else None)
+                             rebooked_for=_new_date(c))
         for s in sessions for c in cancellations.get(s.pk, ())]
 
     def due(p):
@@ -653,7 +664,7 @@ def _metrics(sessions, timings, bookings, cancellations, end: date) -> dict:
         "early_finish_rate": rate(m.early_finish_rate(lists)), "late_start_rate": rate(m.late_start_rate(lists)),
         "cases_per_list": num(m.cases_per_list(lists)),
         "on_the_day_cancellation_rate": rate(m.on_the_day_cancellation_rate(cancelled, elective)),
-        "rebooked_within_28_days": rate(m.rebooked_within_28_days(cancelled, end)),
+        "rebooked_within_28_days": rate(m.rebooked_within_28_days(cancelled, as_of)),
         "priority_compliance_p1_p2": rate(m.priority_compliance(priority)),
     }
 
