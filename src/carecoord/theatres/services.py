@@ -719,26 +719,59 @@ class LeaveImport:
                 "errors": self.errors, "bookings_during_leave": len(self.clashes)}
 
 
+LEAVE_YEARS_AHEAD = 2  # default for settings.THEATRES_LEAVE_YEARS_AHEAD: later dates are placeholders or typos
+LEAVE_YEARS_BACK = 2  # and leave that ended this long ago is no use to scheduling (or a mistyped year)
+
+
 def _leave_date(text: str) -> date:
     text = (text or "").strip()
     if "/" in text:
         d, m, y = text.split("/")
+        if len(y.strip()) != 4:
+            raise ValueError("use a 4-digit year")
         return date(int(y), int(m), int(d))
     return date.fromisoformat(text)
 
 
+def _leave_window(today: date) -> tuple[date, date]:
+    from django.conf import settings
+
+    ahead = getattr(settings, "THEATRES_LEAVE_YEARS_AHEAD", LEAVE_YEARS_AHEAD)
+
+    def years(d: date, n: int) -> date:
+        try:
+            return d.replace(year=d.year + n)
+        except ValueError:  # 29 February
+            return d.replace(year=d.year + n, day=28)
+
+    return years(today, -LEAVE_YEARS_BACK), years(today, ahead)
+
+
 def import_leave(organisation: Organisation, text: str, *, auditor, source: str = "csv") -> LeaveImport:
-    """Load consultant leave from CSV (consultant_code, starts_on, ends_on[, kind]); see `load_leave`."""
+    """Load consultant leave from CSV (consultant_code, starts_on, ends_on[, kind]); see `load_leave`.
+    A row with more fields than the header is named, not guessed at."""
     import csv
     import io
 
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    except csv.Error as exc:
+        return LeaveImport(errors=[f"file: not readable as CSV ({exc})"])
+    header = [h.strip().lower() for h in (table[0] if table else [])]
     missing = [c for c in LEAVE_COLUMNS[:3] if c not in header]
     if missing:
         return LeaveImport(errors=[f"header: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                                    f"(expected {', '.join(LEAVE_COLUMNS)})"])
-    rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()} for raw in reader]
+    rows, errors = [], []
+    for n, raw in enumerate(table[1:], start=2):
+        if not any(v.strip() for v in raw):
+            continue  # a blank line, as csv.DictReader skips it
+        if len(raw) > len(header):
+            errors.append(f"row {n} has {len(raw)} fields, the header has {len(header)}")
+            continue
+        rows.append({k: (raw[i] if i < len(raw) else "").strip() for i, k in enumerate(header)})
+    if errors:
+        return LeaveImport(rows_read=len(rows) + len(errors), errors=errors)
     return load_leave(organisation, rows, auditor=auditor, source=source, first_row=2)
 
 
@@ -752,6 +785,7 @@ def load_leave(organisation: Organisation, rows: list[dict], *, auditor, source:
 
     out = LeaveImport(rows_read=len(rows))
     kinds = set(ConsultantLeave.Kind.values)
+    earliest, latest = _leave_window(timezone.localdate())
     good = []
     for n, row in enumerate(rows, start=first_row):
         code = str(row.get("consultant_code") or "").strip().upper()
@@ -759,10 +793,20 @@ def load_leave(organisation: Organisation, rows: list[dict], *, auditor, source:
             out.errors.append(f"row {n}, consultant_code: must be 1 to 12 characters")
         dates = {}
         for f in ("starts_on", "ends_on"):
+            value = row.get(f)
             try:
-                dates[f] = _leave_date(str(row.get(f) or ""))
-            except (ValueError, TypeError):
-                out.errors.append(f"row {n}, {f}: {row.get(f, '')!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)")
+                d = value if isinstance(value, date) else _leave_date(str(value or ""))
+            except (ValueError, TypeError) as exc:
+                hint = "use a 4-digit year" if "4-digit" in str(exc) else "YYYY-MM-DD or DD/MM/YYYY"
+                out.errors.append(f"row {n}, {f}: {row.get(f, '')!r} is not a date ({hint})")
+                continue
+            if d.year < 1000:
+                out.errors.append(f"row {n}, {f}: {d.isoformat()} has no 4-digit year: use a 4-digit year")
+            elif not earliest <= d <= latest:
+                out.errors.append(f"row {n}, {f}: {d:%d/%m/%Y} is outside the dates leave can have (a placeholder or "
+                                  f"mistyped date?): use a date from {earliest:%d/%m/%Y} to {latest:%d/%m/%Y}")
+            else:
+                dates[f] = d
         if len(dates) == 2 and dates["ends_on"] < dates["starts_on"]:
             out.errors.append(f"row {n}, ends_on: before starts_on")
         kind = str(row.get("kind") or "annual").lower()
