@@ -162,6 +162,10 @@ def fixed_bookings(sessions, model: DurationModel | None = None) -> list[planner
     return out
 
 
+NO_LISTS = ("No planned lists in this period, so there was nothing to fill: generate lists from the weekly "
+            "templates (or plan other weeks)")
+
+
 def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
     """The suggestions as the CLI prints them (no patient identifiers beyond the pathway identifier)."""
     out = []
@@ -182,7 +186,7 @@ def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
         unbooked[u.reason] = unbooked.get(u.reason, 0) + 1
     return {"status": result.status, "method": result.method, "seconds": round(result.seconds, 2),
             "suggested_bookings": out, "lists": lists, "not_booked_by_reason": unbooked,
-            "booked_utilisation": round(result.booked_utilisation, 3)}
+            "booked_utilisation": round(result.booked_utilisation, 3), "note": NO_LISTS if not lists else ""}
 
 
 def theatres_of(organisation: Organisation):
@@ -671,6 +675,18 @@ def _metrics(sessions, timings, bookings, cancellations, as_of: date) -> dict:
 
 # ---------------------------------------------------------------- TCI letters
 
+def procedure_text(code: str) -> str:
+    """A procedure as a patient reads it: its name from the case mix's table where known, with the
+    OPCS-4 code labelled (the project holds no full OPCS-4 table)."""
+    from carecoord.theatres.durations import PROCEDURES
+
+    if not (code or "").strip():
+        return "as discussed with your consultant"
+    names = {x.code: x.name for x in PROCEDURES}
+    name = names.get(opcs(code))
+    return f"{name} (OPCS-4 code {opcs(code)})" if name else f"OPCS-4 procedure code {opcs(code)}"
+
+
 def tci_letter_pdf(bookings) -> bytes:
     """TCI ("to come in") letters, one page per booking: date, arrival time, place, procedure and
     what to do before the day."""
@@ -689,8 +705,8 @@ def tci_letter_pdf(bookings) -> bytes:
             heading="Your admission for surgery",
             details=[("Date", f"{s.date:%A %d %B %Y}"), ("Please arrive at", f"{arrive:%H:%M}"),
                      ("Where", f"{site.name}, {s.theatre.name} admissions"),
-                     ("Procedure", b.procedure or p.intended_procedure or "as discussed with your consultant"),
-                     ("Consultant", s.consultant_code), ("Our reference", f"{p.ppid} / {b.pk}")],
+                     ("Procedure", procedure_text(b.procedure or p.intended_procedure)),
+                     ("Consultant (national code)", s.consultant_code), ("Our reference", f"{p.ppid} / {b.pk}")],
             paragraphs=[
                 "We have booked your operation for the date above. Please follow any instructions you were given "
                 "at your pre-operative assessment, including when to stop eating and drinking.",
