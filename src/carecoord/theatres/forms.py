@@ -15,19 +15,41 @@ def _next_monday():
     return today + timedelta(days=7 - today.weekday())
 
 
-class PlanForm(forms.Form):
+# Bounds shared by the pages and `carecoord theatres plan|sessions` (which validate through these forms).
+PLAN_MAX_WEEKS = 8  # the 6-4-2 horizon plus two weeks
+GENERATE_MAX_WEEKS = 26
+SEED_MAX = 2**31 - 1  # CP-SAT's random seed is a 32-bit integer
+DAYS_BACK, DAYS_AHEAD = 365, 2 * 365  # a first day within a year back and two years ahead of today
+
+
+def date_window(today=None):
+    today = today or timezone.localdate()
+    return today - timedelta(days=DAYS_BACK), today + timedelta(days=DAYS_AHEAD)
+
+
+class _FirstDayInWindow:
+    def clean_start(self):
+        d = self.cleaned_data["start"]
+        earliest, latest = date_window()
+        if not earliest <= d <= latest:
+            raise forms.ValidationError(f"Enter a first day between {earliest:%d %B %Y} and {latest:%d %B %Y} "
+                                        "(a year back to two years ahead)")
+        return d
+
+
+class PlanForm(_FirstDayInWindow, forms.Form):
     start = forms.DateField(label="First day to plan", initial=_next_monday,
                             help_text="The 6-4-2 process plans six weeks out. For example, 2026-12-07")
-    weeks = forms.IntegerField(label="Weeks", min_value=1, max_value=8, initial=6)
+    weeks = forms.IntegerField(label="Weeks", min_value=1, max_value=PLAN_MAX_WEEKS, initial=6)
     seconds = forms.IntegerField(label="Time limit for the solver (seconds)", min_value=2, max_value=120,
                                  initial=20, help_text="The best plan found in this time is returned")
-    seed = forms.IntegerField(label="Seed", min_value=0, initial=0, required=False,
+    seed = forms.IntegerField(label="Seed", min_value=0, max_value=SEED_MAX, initial=0, required=False,
                               help_text="The same seed and data give the same plan")
 
 
-class GenerateForm(forms.Form):
+class GenerateForm(_FirstDayInWindow, forms.Form):
     start = forms.DateField(label="From", initial=_next_monday)
-    weeks = forms.IntegerField(label="Weeks", min_value=1, max_value=26, initial=6)
+    weeks = forms.IntegerField(label="Weeks", min_value=1, max_value=GENERATE_MAX_WEEKS, initial=6)
 
 
 class CancelForm(forms.Form):

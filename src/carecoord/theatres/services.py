@@ -37,6 +37,11 @@ from carecoord.theatres.models import (
 from carecoord.waitinglist.models import Pathway
 
 BOOKABLE_PRIORITIES = ("P1a", "P1b", "P2", "P3", "P4")
+# Who can go on a theatre list: the planner's ready patients (`inputs`) and every booking (`book`, so the list
+# page, booking from the PTL, accepting a plan and the API) use this one rule. Pre-operative readiness
+# (a fit assessment valid on the day) is checked by `booking_problem` and by the planner as "not ready".
+BOOKABLE = models.Q(status="on_list", list_type="admitted", clock_state="open",
+                    clinical_priority__in=BOOKABLE_PRIORITIES)
 
 
 def opcs(code: str) -> str:
@@ -113,9 +118,7 @@ def inputs(organisation: Organisation, start: date, weeks: int) -> PlanInputs:
     specialties = {s.specialty for s in sessions}
     booked = set(Booking.objects.filter(status__in=LIVE_BOOKING, pathway__provider=organisation)
                  .values_list("pathway_id", flat=True))
-    qs = (Pathway.objects.filter(provider=organisation, status="on_list", list_type="admitted", clock_state="open",
-                                 clinical_priority__in=BOOKABLE_PRIORITIES, tfc__in=specialties,
-                                 tci_date__isnull=True)
+    qs = (Pathway.objects.filter(BOOKABLE, provider=organisation, tfc__in=specialties, tci_date__isnull=True)
           .exclude(pk__in=booked).order_by("priority_rank", "queue_date", "id"))
     cases, pathways = [], {}
     for p in qs.iterator():
@@ -159,6 +162,10 @@ def fixed_bookings(sessions, model: DurationModel | None = None) -> list[planner
     return out
 
 
+NO_LISTS = ("No planned lists in this period, so there was nothing to fill: generate lists from the weekly "
+            "templates (or plan other weeks)")
+
+
 def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
     """The suggestions as the CLI prints them (no patient identifiers beyond the pathway identifier)."""
     out = []
@@ -179,7 +186,7 @@ def plan_json(result: planner.Plan, data: PlanInputs) -> dict:
         unbooked[u.reason] = unbooked.get(u.reason, 0) + 1
     return {"status": result.status, "method": result.method, "seconds": round(result.seconds, 2),
             "suggested_bookings": out, "lists": lists, "not_booked_by_reason": unbooked,
-            "booked_utilisation": round(result.booked_utilisation, 3)}
+            "booked_utilisation": round(result.booked_utilisation, 3), "note": NO_LISTS if not lists else ""}
 
 
 def theatres_of(organisation: Organisation):
@@ -198,7 +205,45 @@ def cancellations_for(organisation: Organisation):
 # ---------------------------------------------------------------- booking and a session's state
 
 class BookingRefused(ValueError):
-    """The database refused the booking (full list, leave, expired POA, double booking...)."""
+    """The booking was refused: the patient cannot go on this list (`booking_problem`), or the database's
+    guards refused it (full list, leave, expired POA, double booking...)."""
+
+
+def pathway_problem(pathway: Pathway, organisation: Organisation | None = None) -> str | None:
+    """Why this patient cannot be booked on any theatre list now, or None: the planner's rule (`BOOKABLE`,
+    and ready = a fit pre-operative assessment). `organisation` is the provider whose lists are meant."""
+    from carecoord.waitinglist.models import ClockState, ListType, PathwayStatus, PoaStatus
+
+    if organisation is not None and pathway.provider_id != organisation.pk:
+        return "the patient is on another provider's waiting list"
+    if pathway.status != PathwayStatus.ON_LIST:
+        return f"the patient is not on the waiting list ({pathway.get_status_display().lower()})"
+    if pathway.list_type != ListType.ADMITTED:
+        return f"the patient is on the {pathway.get_list_type_display().lower()} list, not the admitted list"
+    if pathway.clock_state != ClockState.OPEN:
+        return f"the patient's RTT clock is not running ({pathway.get_clock_state_display().lower()})"
+    if pathway.clinical_priority not in BOOKABLE_PRIORITIES:
+        return (f"the patient's clinical priority {pathway.clinical_priority} defers surgery"
+                if pathway.clinical_priority else "the patient has no clinical priority recorded")
+    if pathway.poa_status != PoaStatus.FIT:
+        return ("the patient has not been assessed as fit for surgery at a pre-operative assessment "
+                f"(assessment: {pathway.get_poa_status_display().lower()})")
+    return None
+
+
+def booking_problem(session: TheatreSession, pathway: Pathway) -> str | None:
+    """Why this patient cannot be booked on this list, or None (the database then checks time, leave and
+    double booking)."""
+    problem = pathway_problem(pathway, session.theatre.site.organisation)
+    if problem:
+        return problem
+    if pathway.tfc != session.specialty:
+        return f"the patient's treatment function {pathway.tfc} is not this list's specialty {session.specialty}"
+    if pathway.poa_valid_until is not None and pathway.poa_valid_until < session.date:
+        return "the patient's pre-operative assessment expires before the day"
+    if session.status != SessionStatus.PLANNED:
+        return f"the list is {session.get_status_display().lower()}, not taking bookings"
+    return None
 
 
 def _prediction(model: DurationModel | None, pathway: Pathway):
@@ -212,11 +257,16 @@ def book(session: TheatreSession, pathway: Pathway, *, by, auditor, reasons: tup
          suggested: bool = False) -> Booking:
     """Book a patient at the end of a list. The database's guards (capacity with the allowed overrun,
     consultant leave, POA validity, one live session per patient at a time) decide; their refusal comes
-    back as BookingRefused with PostgreSQL's message, which names the reason."""
+    back as BookingRefused with PostgreSQL's message, which names the reason. Before that, a patient
+    who may not go on the list at all (`booking_problem`: not on the admitted list with a running clock,
+    another specialty, no fit pre-operative assessment...) is refused by name."""
     from django.db import DatabaseError, transaction
 
     from carecoord.theatres.durations import lognormal_mean
 
+    problem = booking_problem(session, pathway)
+    if problem:
+        raise BookingRefused(problem)
     mu, sigma, turn = _prediction(duration_model(session.theatre.site.organisation), pathway)
     case = planner.Case(entry_id=pathway.pk, specialty=pathway.tfc, procedure=opcs(pathway.intended_procedure),
                         priority=pathway.clinical_priority or "P4", queue_date=pathway.queue_date or session.date,
@@ -226,6 +276,12 @@ def book(session: TheatreSession, pathway: Pathway, *, by, auditor, reasons: tup
     for attempt in range(3):
         try:
             with transaction.atomic():
+                # The pathway's row, locked: a removal from the list (which cancels live bookings) and this
+                # booking take turns, so a patient leaving the list is never booked in the same moment.
+                status = Pathway.objects.select_for_update(no_key=True).filter(pk=pathway.pk).values_list(
+                    "status", flat=True).first()
+                if status != "on_list":
+                    raise BookingRefused("the patient is no longer on the waiting list")
                 booking = Booking.objects.create(
                     session=session, pathway=pathway, patient_id_copy=pathway.patient_id, order=order,
                     procedure=pathway.intended_procedure,
@@ -318,6 +374,11 @@ CANCELLATION_REASONS = {
     "patient_did_not_attend": ("Patient did not attend", Cancellation.By.PATIENT, False),
 }
 REBOOK_DAYS = 28
+# Reasons set by carecoord itself, never offered on the cancellation form.
+REMOVED_FROM_LIST = "removed_from_list"
+SYSTEM_CANCELLATION_REASONS = {
+    REMOVED_FROM_LIST: ("Removed from the waiting list (clinical decision)", Cancellation.By.HOSPITAL, True),
+}
 
 
 def _renumber(session: TheatreSession) -> None:
@@ -361,7 +422,14 @@ def move(booking: Booking, delta: int, *, auditor) -> bool:
     return True
 
 
+def _require_on_list(booking: Booking) -> None:
+    if booking.pathway.status != "on_list":
+        raise BookingError(f"the patient is no longer on the waiting list "
+                           f"({booking.pathway.get_status_display().lower()}): cancel the booking")
+
+
 def confirm(booking: Booking, *, auditor) -> Booking:
+    _require_on_list(booking)
     if booking.status != BookingStatus.PROVISIONAL:
         raise BookingError(f"the booking is {booking.get_status_display().lower()}, not provisional")
     before = snapshot(booking)
@@ -375,6 +443,7 @@ def record_tci(booking: Booking, *, auditor) -> Booking:
     """The TCI letter went out: the booking is 'TCI sent' and the pathway's TCI date is the list's date."""
     if booking.status not in LIVE_BOOKING:
         raise BookingError("a cancelled or completed booking gets no TCI letter")
+    _require_on_list(booking)
     if booking.status != BookingStatus.TCI_SENT:
         before = snapshot(booking)
         booking.status = BookingStatus.TCI_SENT
@@ -392,25 +461,40 @@ def record_tci(booking: Booking, *, auditor) -> Booking:
 def cancel(booking: Booking, *, reason_code: str, reason: str = "", user=None, auditor,
            today: date | None = None) -> Cancellation:
     """Cancel a booking with a coded reason. On the day of surgery (or later) it is a last-minute
-    cancellation; a hospital's non-clinical one owes the patient a new date within 28 days."""
+    cancellation; a hospital's non-clinical one owes the patient a new date within 28 days.
+
+    The booking's row is locked first, so two schedulers (or a double-clicked button) cancelling at once
+    take turns: the second is told the booking is already cancelled. If this booking was the new date
+    owed to an earlier cancellation, that cancellation is owed a new date again (`rebooked` cleared)."""
     from django.db import transaction
 
-    if reason_code not in CANCELLATION_REASONS:
+    if reason_code not in CANCELLATION_REASONS and reason_code not in SYSTEM_CANCELLATION_REASONS:
         raise BookingError(f"unknown cancellation reason {reason_code!r}")
-    if booking.status not in LIVE_BOOKING:
-        raise BookingError(f"the booking is already {booking.get_status_display().lower()}")
-    _, by, clinical = CANCELLATION_REASONS[reason_code]
+    _, by, clinical = CANCELLATION_REASONS.get(reason_code) or SYSTEM_CANCELLATION_REASONS[reason_code]
     today = today or timezone.localdate()
-    session = booking.session
-    on_the_day = today >= session.date
-    owed = on_the_day and by == Cancellation.By.HOSPITAL and not clinical
     with transaction.atomic():
+        locked = Booking.objects.select_for_update().filter(pk=booking.pk).first()
+        if locked is None or locked.status not in LIVE_BOOKING:
+            status = locked.get_status_display().lower() if locked else "gone"
+            raise BookingError(f"the booking is already {status}")
+        booking.status = locked.status
+        session = booking.session
+        on_the_day = today >= session.date
+        owed = on_the_day and by == Cancellation.By.HOSPITAL and not clinical
         before = snapshot(booking)
         booking.status = BookingStatus.CANCELLED
         booking.save(update_fields=["status"])
         c = Cancellation.objects.create(booking=booking, by=by, clinical=clinical, on_the_day=on_the_day,
                                         reason_code=reason_code, reason=reason[:300], cancelled_by=user,
                                         rebook_by=session.date + timedelta(days=REBOOK_DAYS) if owed else None)
+        auditor.update(booking, before, summary=f"cancelled: {reason_code}")
+        auditor.create(c, summary=f"cancellation of booking {booking.pk}")
+        for earlier in Cancellation.objects.select_for_update().filter(rebooked=booking):
+            e_before = snapshot(earlier)
+            earlier.rebooked = None
+            earlier.save(update_fields=["rebooked"])
+            auditor.update(earlier, e_before, summary=f"new date cancelled too (booking {booking.pk}): a new "
+                                                      "date is owed again")
         p = booking.pathway
         if p.tci_date == session.date:
             p_before = snapshot(p)
@@ -418,9 +502,21 @@ def cancel(booking: Booking, *, reason_code: str, reason: str = "", user=None, a
             p.save(update_fields=["tci_date"])
             auditor.update(p, p_before, summary=f"TCI date cleared: theatre booking {booking.pk} cancelled")
         _renumber(session)
-    auditor.update(booking, before, summary=f"cancelled: {reason_code}")
-    auditor.create(c, summary=f"cancellation of booking {booking.pk}")
     return c
+
+
+def cancel_on_removal(pathway: Pathway, *, by=None, auditor, **_) -> list[Cancellation]:
+    """The pathway left the waiting list (a clinician's recorded removal): cancel its live bookings so no
+    list keeps a patient who is no longer waiting, and no TCI letter goes out. The cancellation is a
+    clinical decision, so it is not an on-the-day hospital cancellation and owes no new date.
+    Connected to `waitinglist.signals.pathway_removed` (so the waiting list does not import theatres);
+    runs in the removal's transaction."""
+    out = []
+    for b in (Booking.objects.filter(pathway_id=pathway.pk, status__in=LIVE_BOOKING)
+              .select_related("session", "pathway").order_by("id")):
+        out.append(cancel(b, reason_code=REMOVED_FROM_LIST, reason="removed from the waiting list", user=by,
+                          auditor=auditor))
+    return out
 
 
 def set_session_status(session: TheatreSession, status: str, *, auditor) -> TheatreSession:
@@ -485,7 +581,8 @@ def sessions_for_pathway(pathway: Pathway, *, today: date | None = None, weeks: 
 METRIC_GROUPS = {"theatre": "Theatre", "specialty": "Specialty", "consultant": "Consultant", "week": "Week"}
 
 
-def metrics_for(organisation: Organisation, start: date, end: date, by: str | None = None) -> dict:
+def metrics_for(organisation: Organisation, start: date, end: date, by: str | None = None, *,
+                today: date | None = None) -> dict:
     """Theatre metrics as the NHS defines them (`theatres.metrics`) over the provider's lists between
     two dates: completed lists with their case timings, cancelled lists as downtime. With `by`
     (theatre / specialty / consultant / week) the same figures also come per group under "groups"."""
@@ -503,8 +600,12 @@ def metrics_for(organisation: Organisation, start: date, end: date, by: str | No
     cancellations = defaultdict(list)
     for c in Cancellation.objects.filter(booking__session__in=sessions).select_related("booking", "rebooked__session"):
         cancellations[c.booking.session_id].append(c)
+    # "Rebooked within 28 days" is judged as of today, not the period's end: a cancellation whose 28 days
+    # have not yet run out (and not yet rebooked) is pending, not a breach, even when the period ends in
+    # the future; one late in a past period whose 28 days ran out since, unrebooked, is a breach.
+    as_of = today or timezone.localdate()
     out = {"provider": organisation.ods_code, "from": start.isoformat(), "to": end.isoformat(),
-           **_metrics(sessions, timings, bookings, cancellations, end)}
+           **_metrics(sessions, timings, bookings, cancellations, as_of)}
     if by:
         if by not in METRIC_GROUPS:
             raise ValueError(f"group by one of {', '.join(METRIC_GROUPS)}")
@@ -515,12 +616,18 @@ def metrics_for(organisation: Organisation, start: date, end: date, by: str | No
         for s in sessions:
             groups[key(s)].append(s)
         out["by"] = by
-        out["groups"] = [{"group": g, **_metrics(ss, timings, bookings, cancellations, end)}
+        out["groups"] = [{"group": g, **_metrics(ss, timings, bookings, cancellations, as_of)}
                          for g, ss in sorted(groups.items())]
     return out
 
 
-def _metrics(sessions, timings, bookings, cancellations, end: date) -> dict:
+def _new_date(c: Cancellation) -> date | None:
+    """The new surgery date given after a cancellation, if that booking still stands (live or done)."""
+    b = c.rebooked
+    return b.session.date if b is not None and b.status in (*LIVE_BOOKING, BookingStatus.COMPLETED) else None
+
+
+def _metrics(sessions, timings, bookings, cancellations, as_of: date) -> dict:
     from carecoord.theatres import metrics as m
 
     lists = [m.ListRecord(s.pk, s.starts_at, s.ends_at,
@@ -533,7 +640,7 @@ def _metrics(sessions, timings, bookings, cancellations, end: date) -> dict:
         m.CancellationRecord(entry_id=c.booking.pathway_id, surgery_date=s.date,
                              cancelled_on=timezone.localtime(c.cancelled_at).date(), clinical=c.clinical,
                              by_hospital=c.by == Cancellation.By.HOSPITAL,
-                             rebooked_for=c.rebooked.session.date if c.rebooked else None)
+                             rebooked_for=_new_date(c))
         for s in sessions for c in cancellations.get(s.pk, ())]
 
     def due(p):
@@ -561,12 +668,24 @@ def _metrics(sessions, timings, bookings, cancellations, end: date) -> dict:
         "early_finish_rate": rate(m.early_finish_rate(lists)), "late_start_rate": rate(m.late_start_rate(lists)),
         "cases_per_list": num(m.cases_per_list(lists)),
         "on_the_day_cancellation_rate": rate(m.on_the_day_cancellation_rate(cancelled, elective)),
-        "rebooked_within_28_days": rate(m.rebooked_within_28_days(cancelled, end)),
+        "rebooked_within_28_days": rate(m.rebooked_within_28_days(cancelled, as_of)),
         "priority_compliance_p1_p2": rate(m.priority_compliance(priority)),
     }
 
 
 # ---------------------------------------------------------------- TCI letters
+
+def procedure_text(code: str) -> str:
+    """A procedure as a patient reads it: its name from the case mix's table where known, with the
+    OPCS-4 code labelled (the project holds no full OPCS-4 table)."""
+    from carecoord.theatres.durations import PROCEDURES
+
+    if not (code or "").strip():
+        return "as discussed with your consultant"
+    names = {x.code: x.name for x in PROCEDURES}
+    name = names.get(opcs(code))
+    return f"{name} (OPCS-4 code {opcs(code)})" if name else f"OPCS-4 procedure code {opcs(code)}"
+
 
 def tci_letter_pdf(bookings) -> bytes:
     """TCI ("to come in") letters, one page per booking: date, arrival time, place, procedure and
@@ -575,6 +694,9 @@ def tci_letter_pdf(bookings) -> bytes:
 
     out = []
     for b in bookings:
+        if b.status not in LIVE_BOOKING:
+            raise BookingError("a cancelled or completed booking gets no TCI letter")
+        _require_on_list(b)
         s, p = b.session, b.pathway
         site = s.theatre.site
         arrive = timezone.localtime(s.starts_at) - timedelta(minutes=60)
@@ -583,8 +705,8 @@ def tci_letter_pdf(bookings) -> bytes:
             heading="Your admission for surgery",
             details=[("Date", f"{s.date:%A %d %B %Y}"), ("Please arrive at", f"{arrive:%H:%M}"),
                      ("Where", f"{site.name}, {s.theatre.name} admissions"),
-                     ("Procedure", b.procedure or p.intended_procedure or "as discussed with your consultant"),
-                     ("Consultant", s.consultant_code), ("Our reference", f"{p.ppid} / {b.pk}")],
+                     ("Procedure", procedure_text(b.procedure or p.intended_procedure)),
+                     ("Consultant (national code)", s.consultant_code), ("Our reference", f"{p.ppid} / {b.pk}")],
             paragraphs=[
                 "We have booked your operation for the date above. Please follow any instructions you were given "
                 "at your pre-operative assessment, including when to stop eating and drinking.",
@@ -613,26 +735,59 @@ class LeaveImport:
                 "errors": self.errors, "bookings_during_leave": len(self.clashes)}
 
 
+LEAVE_YEARS_AHEAD = 2  # default for settings.THEATRES_LEAVE_YEARS_AHEAD: later dates are placeholders or typos
+LEAVE_YEARS_BACK = 2  # and leave that ended this long ago is no use to scheduling (or a mistyped year)
+
+
 def _leave_date(text: str) -> date:
     text = (text or "").strip()
     if "/" in text:
         d, m, y = text.split("/")
+        if len(y.strip()) != 4:
+            raise ValueError("use a 4-digit year")
         return date(int(y), int(m), int(d))
     return date.fromisoformat(text)
 
 
+def _leave_window(today: date) -> tuple[date, date]:
+    from django.conf import settings
+
+    ahead = getattr(settings, "THEATRES_LEAVE_YEARS_AHEAD", LEAVE_YEARS_AHEAD)
+
+    def years(d: date, n: int) -> date:
+        try:
+            return d.replace(year=d.year + n)
+        except ValueError:  # 29 February
+            return d.replace(year=d.year + n, day=28)
+
+    return years(today, -LEAVE_YEARS_BACK), years(today, ahead)
+
+
 def import_leave(organisation: Organisation, text: str, *, auditor, source: str = "csv") -> LeaveImport:
-    """Load consultant leave from CSV (consultant_code, starts_on, ends_on[, kind]); see `load_leave`."""
+    """Load consultant leave from CSV (consultant_code, starts_on, ends_on[, kind]); see `load_leave`.
+    A row with more fields than the header is named, not guessed at."""
     import csv
     import io
 
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        table = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    except csv.Error as exc:
+        return LeaveImport(errors=[f"file: not readable as CSV ({exc})"])
+    header = [h.strip().lower() for h in (table[0] if table else [])]
     missing = [c for c in LEAVE_COLUMNS[:3] if c not in header]
     if missing:
         return LeaveImport(errors=[f"header: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                                    f"(expected {', '.join(LEAVE_COLUMNS)})"])
-    rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()} for raw in reader]
+    rows, errors = [], []
+    for n, raw in enumerate(table[1:], start=2):
+        if not any(v.strip() for v in raw):
+            continue  # a blank line, as csv.DictReader skips it
+        if len(raw) > len(header):
+            errors.append(f"row {n} has {len(raw)} fields, the header has {len(header)}")
+            continue
+        rows.append({k: (raw[i] if i < len(raw) else "").strip() for i, k in enumerate(header)})
+    if errors:
+        return LeaveImport(rows_read=len(rows) + len(errors), errors=errors)
     return load_leave(organisation, rows, auditor=auditor, source=source, first_row=2)
 
 
@@ -646,6 +801,7 @@ def load_leave(organisation: Organisation, rows: list[dict], *, auditor, source:
 
     out = LeaveImport(rows_read=len(rows))
     kinds = set(ConsultantLeave.Kind.values)
+    earliest, latest = _leave_window(timezone.localdate())
     good = []
     for n, row in enumerate(rows, start=first_row):
         code = str(row.get("consultant_code") or "").strip().upper()
@@ -653,10 +809,20 @@ def load_leave(organisation: Organisation, rows: list[dict], *, auditor, source:
             out.errors.append(f"row {n}, consultant_code: must be 1 to 12 characters")
         dates = {}
         for f in ("starts_on", "ends_on"):
+            value = row.get(f)
             try:
-                dates[f] = _leave_date(str(row.get(f) or ""))
-            except (ValueError, TypeError):
-                out.errors.append(f"row {n}, {f}: {row.get(f, '')!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)")
+                d = value if isinstance(value, date) else _leave_date(str(value or ""))
+            except (ValueError, TypeError) as exc:
+                hint = "use a 4-digit year" if "4-digit" in str(exc) else "YYYY-MM-DD or DD/MM/YYYY"
+                out.errors.append(f"row {n}, {f}: {row.get(f, '')!r} is not a date ({hint})")
+                continue
+            if d.year < 1000:
+                out.errors.append(f"row {n}, {f}: {d.isoformat()} has no 4-digit year: use a 4-digit year")
+            elif not earliest <= d <= latest:
+                out.errors.append(f"row {n}, {f}: {d:%d/%m/%Y} is outside the dates leave can have (a placeholder or "
+                                  f"mistyped date?): use a date from {earliest:%d/%m/%Y} to {latest:%d/%m/%Y}")
+            else:
+                dates[f] = d
         if len(dates) == 2 and dates["ends_on"] < dates["starts_on"]:
             out.errors.append(f"row {n}, ends_on: before starts_on")
         kind = str(row.get("kind") or "annual").lower()

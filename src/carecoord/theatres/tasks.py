@@ -65,6 +65,7 @@ def _run(reporter: JobReporter) -> None:
                            "detail": u.detail} for u in unbooked[:POA_PROMPTS]]
     out.update({"start": start.isoformat(), "weeks": weeks, "link": f"/theatres/plans/{job.pk}/",
                 "link_text": "Review the suggested bookings"})
-    reporter.succeed(out, message=f"{len(out['suggested_bookings'])} bookings suggested over {len(data.sessions)} "
-                                  f"lists ({result.status}, {result.seconds:.1f} s)")
+    message = out["note"] or (f"{len(out['suggested_bookings'])} bookings suggested over {len(data.sessions)} "
+                              f"lists ({result.status}, {result.seconds:.1f} s)")
+    reporter.succeed(out, message=message)
 

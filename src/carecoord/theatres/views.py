@@ -8,9 +8,8 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -83,7 +82,8 @@ def session_detail(request, pk: int):
     return render(request, "theatres/session.jinja", {
         "page_title": f"{session.theatre.name} {session.date:%d %b %Y} {session.get_slot_display()}",
         "session": session, "state": state, "suggestions": suggestions, "pathways": pathways, "can_book": can_book,
-        "cancelled": cancelled, "reasons": services.CANCELLATION_REASONS})
+        "cancelled": cancelled,
+        "reasons": {**services.CANCELLATION_REASONS, **services.SYSTEM_CANCELLATION_REASONS}})
 
 
 @require_POST
@@ -99,7 +99,9 @@ def book(request, pk: int):
         messages.error(request, "Choose a patient on this organisation's list to book")
         return HttpResponseRedirect(request.path.rsplit("book/", 1)[0])
     if session.status != "planned":
-        raise PermissionDenied("only planned lists take bookings")
+        messages.error(request, f"Not booked: the list is {session.get_status_display().lower()}, and only planned "
+                                "lists take bookings")
+        return HttpResponseRedirect(request.path.rsplit("book/", 1)[0])
     try:
         services.book(session, pathway, by=request.user, auditor=Auditor.from_request(request),
                       reasons=tuple(request.POST.getlist("reason"))[:5], suggested=True)
@@ -127,7 +129,10 @@ def _back(booking_or_session):
 @permission_required("theatres.book")
 def booking_move(request, pk: int):
     booking = _booking(request, pk)
-    delta = -1 if request.POST.get("direction") == "up" else 1
+    direction = request.POST.get("direction")
+    if direction not in ("up", "down"):
+        return HttpResponseBadRequest("direction must be up or down", content_type="text/plain; charset=utf-8")
+    delta = -1 if direction == "up" else 1
     try:
         if services.move(booking, delta, auditor=Auditor.from_request(request)):
             messages.success(request, f"Moved {booking.pathway.ppid} {'up' if delta < 0 else 'down'} the list")
@@ -161,8 +166,13 @@ def booking_letter(request, pk: int):
     except services.BookingError as exc:
         messages.error(request, f"No letter: {exc}")
         return _back(booking)
+    try:
+        pdf = services.tci_letter_pdf([booking])
+    except services.BookingError as exc:
+        messages.error(request, f"No letter: {exc}")
+        return _back(booking)
     auditor.event("export", booking.pathway.patient, summary=f"TCI letter for booking {booking.pk}")
-    resp = HttpResponse(services.tci_letter_pdf([booking]), content_type="application/pdf")
+    resp = HttpResponse(pdf, content_type="application/pdf")
     resp["Content-Disposition"] = f'attachment; filename="tci-letter-{booking.pk}.pdf"'
     return resp
 
@@ -221,14 +231,18 @@ def generate(request):
     Auditor.from_request(request).event("create", "theatres.session", object_id=request.organisation.pk,
                                         summary=f"generated {n} sessions from templates, {d['start']} + {d['weeks']} "
                                                 f"weeks")
-    messages.success(request, f"{n} new lists generated from the weekly templates "
-                              f"({d['weeks']} weeks from {d['start']:%d %B %Y}); existing lists were kept")
+    messages.success(request, f"{n} new list{'s' if n != 1 else ''} generated from the weekly templates "
+                              f"({_weeks(d['weeks'])} from {d['start']:%d %B %Y}); existing lists were kept")
     return HttpResponseRedirect(f"{reverse('theatres:calendar')}?week={d['start'].isoformat()}")
 
 
 # ---------------------------------------------------------------- assisted scheduling
 
 PLAN_KIND = "theatre_plan"
+
+
+def _weeks(n: int) -> str:
+    return f"{n} week{'s' if n != 1 else ''}"
 
 
 @permission_required("theatres.book")
@@ -244,7 +258,7 @@ def plan(request):
         params = {"start": d["start"].isoformat(), "weeks": d["weeks"], "seconds": d["seconds"],
                   "seed": d.get("seed") or 0, "user_id": request.user.pk}
         job = start_job(tasks.run_plan, kind=PLAN_KIND,
-                        title=f"Assisted scheduling: {d['weeks']} weeks from {d['start']:%d %B %Y}",
+                        title=f"Assisted scheduling: {_weeks(d['weeks'])} from {d['start']:%d %B %Y}",
                         organisation=request.organisation, user=request.user, params=params)
         Auditor.from_request(request).create(job, summary="assisted scheduling started")
         return HttpResponseRedirect(reverse("core:job_detail", args=[job.pk]))
@@ -355,7 +369,8 @@ def book_pathway(request, pathway_id: int):
         if session is None:
             messages.error(request, "Choose a list")
         elif session.status != "planned":
-            messages.error(request, "That list is not taking bookings")
+            messages.error(request, f"Not booked: the list is {session.get_status_display().lower()}, and only "
+                                    "planned lists take bookings")
         else:
             try:
                 services.book(session, pathway, by=request.user, auditor=Auditor.from_request(request))
@@ -367,6 +382,7 @@ def book_pathway(request, pathway_id: int):
     Auditor.from_request(request).view(pathway)
     return render(request, "theatres/book_pathway.jinja", {
         "page_title": f"Book {pathway.ppid} on a theatre list", "pathway": pathway,
+        "problem": services.pathway_problem(pathway, request.organisation),
         "options": services.sessions_for_pathway(pathway)})
 
 
@@ -397,9 +413,11 @@ def metrics(request):
         resp["Content-Disposition"] = f'attachment; filename="theatre-metrics-{d["start"]}-{d["end"]}.csv"'
         w = csvsafe.writer(resp)
         cols = list(METRIC_COLUMNS)
-        w.writerow([out["by"], *cols])
+        rates = [k for k in cols if isinstance(out[k], dict)]
+        w.writerow([out["by"], *cols, *(f"{k}_{part}" for k in rates for part in ("numerator", "denominator"))])
         for g in [{"group": "All", **out}, *out["groups"]]:
-            w.writerow([g["group"], *[_flat(g[k]) for k in cols]])
+            w.writerow([g["group"], *[_flat(g[k]) for k in cols],
+                        *(g[k][part] for k in rates for part in ("numerator", "denominator"))])
         return resp
     chart = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",

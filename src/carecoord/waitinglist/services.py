@@ -19,7 +19,7 @@ from django.utils import timezone
 from carecoord.core.models import ClinicalPriority, Role, RttStatus
 from carecoord.core.services.audit import Auditor, snapshot
 from carecoord.integration.wlmds import FUTURE_LIMIT_YEARS, future_limit, is_placeholder_date
-from carecoord.waitinglist import clock
+from carecoord.waitinglist import clock, signals
 from carecoord.waitinglist.models import (
     REMOVAL_STATUS,
     ClockEvent,
@@ -233,4 +233,5 @@ def remove_from_list(pathway: Pathway, *, reason: str, decided_by, rationale: st
     pathway.save(update_fields=["status", "updated_at"])
     auditor.update(pathway, before, summary="removed from the waiting list")
     clock.recompute(pathway, auditor=auditor)
+    signals.pathway_removed.send(Pathway, pathway=pathway, removal=removal, by=decided_by, auditor=auditor)
     return removal

@@ -26,11 +26,16 @@ def _refused(exc: Exception) -> bool:
         isinstance(exc, OperationalError) and isinstance(exc.__cause__, psycopg.errors.DeadlockDetected))
 
 
-def _session(theatre, day=DAY, start=8, end=12, consultant="C1111111", **kw):
+def _session(theatre, day=DAY, start=8, end=12, consultant="C1111111", specialty="110", **kw):
     return TheatreSession.objects.create(
         theatre=theatre, date=day, starts_at=datetime.combine(day, time(start), LONDON),
-        ends_at=datetime.combine(day, time(end), LONDON), slot="am", specialty="110", consultant_code=consultant,
+        ends_at=datetime.combine(day, time(end), LONDON), slot="am", specialty=specialty, consultant_code=consultant,
         allowed_overrun_minutes=kw.pop("overrun", 15), **kw)
+
+
+def _bookable(trust, **kw):
+    """A patient the booking service accepts: admitted list, open clock, priority, fit POA."""
+    return pathway_at(trust, clinical_priority="P3", priority_rank=4, poa_status="fit", **kw)
 
 
 def _book(session, pathway, minutes=60, order=1, status="provisional"):
@@ -177,9 +182,9 @@ def test_two_schedulers_booking_one_patient_at_once_get_one_booking_and_the_reas
     other = Theatre.objects.create(site=theatre.site, name="T2", specialties=["110"])
     for round_ in range(4):
         day = DAY + timedelta(days=round_)
-        s1, s2 = _session(theatre, day=day), _session(other, day=day)
-        p1 = pathway_at(trust)
-        p2 = pathway_at(trust, patient=p1.patient, tfc="130")
+        s1, s2 = _session(theatre, day=day), _session(other, day=day, specialty="130")
+        p1 = _bookable(trust)
+        p2 = _bookable(trust, patient=p1.patient, tfc="130")
         barrier = threading.Barrier(2)
         results = []
 
@@ -209,9 +214,9 @@ def test_a_booking_aborted_as_a_deadlock_is_tried_again_and_refused_by_name(trus
     user = user_with_roles(trust, Role.SCHEDULER)
     theatre = Theatre.objects.create(site=SiteFactory(organisation=trust), name="T", specialties=["110"])
     other = Theatre.objects.create(site=theatre.site, name="T2", specialties=["110"])
-    s1, s2 = _session(theatre), _session(other)
-    p1 = pathway_at(trust)
-    p2 = pathway_at(trust, patient=p1.patient, tfc="130")
+    s1, s2 = _session(theatre), _session(other, specialty="130")
+    p1 = _bookable(trust)
+    p2 = _bookable(trust, patient=p1.patient, tfc="130")
     services.book(s1, p1, by=user, auditor=Auditor(user))
     create, calls = Booking.objects.create, []
 

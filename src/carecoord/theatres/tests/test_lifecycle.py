@@ -140,13 +140,20 @@ def test_a_list_with_patients_cannot_be_released_until_emptied(trust, lists, sch
 
 
 def test_book_from_the_ptl(trust, lists, scheduler, sched_client):
-    p = _ready(trust, poa_status="not_started", poa_valid_until=None)
+    p = _ready(trust)
     pathway_page = sched_client.get(f"/waiting-list/pathways/{p.pk}/").content.decode()
     assert f"/theatres/book/{p.pk}/" in pathway_page
     page = sched_client.get(f"/theatres/book/{p.pk}/").content.decode()
-    assert "no completed pre-operative assessment" in page and lists[0].theatre.name in page
+    assert "cannot be booked" not in page and lists[0].theatre.name in page
     r = sched_client.post(f"/theatres/book/{p.pk}/", {"session": lists[1].pk})
     assert r.status_code == 302 and Booking.objects.get(pathway=p).session == lists[1]
+    # a patient never pre-assessed is shown why, and not booked (the planner's readiness rule)
+    unassessed = _ready(trust, poa_status="not_started", poa_valid_until=None)
+    page = sched_client.get(f"/theatres/book/{unassessed.pk}/").content.decode()
+    assert "cannot be booked yet" in page and "no completed pre-operative assessment" in page
+    r = sched_client.post(f"/theatres/book/{unassessed.pk}/", {"session": lists[1].pk}, follow=True)
+    assert "Not booked: the patient has not been assessed as fit" in r.content.decode()
+    assert not Booking.objects.filter(pathway=unassessed).exists()
     assert sched_client.post(f"/theatres/book/{p.pk}/", {"session": "x"}).status_code == 302  # an error message
 
 

@@ -1,10 +1,11 @@
-"""`carecoord theatres plan --provider ODS --from YYYY-MM-DD --weeks N [--seconds S] [--seed K] --format json`
-(assisted list filling; books nothing) and `carecoord theatres sessions --provider ODS --from D --weeks N`
+"""`carecoord theatres plan --provider ODS --from YYYY-MM-DD --weeks N (1-8) [--seconds S] [--seed K] --format json`
+(assisted list filling; books nothing) and `carecoord theatres sessions --provider ODS --from D --weeks N (1-26)`
 (generate planned sessions from the weekly templates)."""
 
 from __future__ import annotations
 
 import json
+import math
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -12,6 +13,7 @@ from carecoord.core.commands import iso_date, organisation
 from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
 from carecoord.theatres import services
+from carecoord.theatres.forms import GenerateForm, PlanForm
 
 
 class Command(BaseCommand):
@@ -56,23 +58,35 @@ class Command(BaseCommand):
                 self.stdout.write(f"{out['lists']} lists, {out['cases']} cases: capped utilisation "
                                   f"{out['capped_utilisation']}, overrun rate {out['overrun_rate']['value']}")
             return
-        if not 1 <= opts["weeks"] <= 12:
-            raise CommandError("--weeks must be between 1 and 12")
+        # The same bounds as the pages: the forms decide, and their errors name the option.
         if opts["action"] == "sessions":
+            self._check(GenerateForm, {"start": start, "weeks": opts["weeks"]})
             n = services.generate_sessions(org, start, opts["weeks"])
             self.stdout.write(f"{n} sessions created")
             return
+        if not (math.isfinite(opts["seconds"]) and 0 < opts["seconds"] <= 600):
+            raise CommandError("--seconds must be more than 0 and at most 600")
+        self._check(PlanForm, {"start": start, "weeks": opts["weeks"], "seconds": 20, "seed": opts["seed"]})
         result, data = services.plan_for_provider(org, start, opts["weeks"], seconds=opts["seconds"], seed=opts["seed"])
         out = services.plan_json(result, data)
         Auditor.system("cli:theatres-plan", organisation=org).event(
             AuditLog.Action.VIEW, "theatres.plan", object_id=org.pk,
             summary=f"plan {start} +{opts['weeks']}w: {len(out['suggested_bookings'])} suggestions")
+        if not out["lists"]:
+            self.stderr.write(services.NO_LISTS)
         if opts["format"] == "json":
             self.stdout.write(json.dumps(out))
         else:
             self.stdout.write(f"{len(out['suggested_bookings'])} suggested bookings on {len(out['lists'])} lists, "
                               f"booked utilisation {out['booked_utilisation']:.0%} ({out['status']}, "
                               f"{out['seconds']} s)")
+
+    @staticmethod
+    def _check(form_class, data):
+        form = form_class(data)
+        if not form.is_valid():
+            flags = {"start": "--from", "weeks": "--weeks", "seed": "--seed"}
+            raise CommandError("; ".join(f"{flags.get(k, k)}: {' '.join(v)}" for k, v in form.errors.items()))
 
     def _leave(self, org, opts):
         from pathlib import Path
