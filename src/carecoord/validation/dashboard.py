@@ -84,7 +84,7 @@ def teams(organisation: Organisation, today: date) -> list[dict]:
             ("open", Q()), ("overdue", Q(created_at__lt=cutoff[t.value])))})
     findings = {team: (n, due) for team, n, due in scoped_findings(organisation).open().values_list("team")
                 .annotate(n=Count("id"), due=Count("id", filter=Q(rule="T19"))).order_by()}
-    return [{"team": t.value, "label": t.label, "target_days": targets[t.value],
+    return [{"team": t.value, "label": t.label, "target_days": targets[t.value], "has_tasks": t == Team.CLINICAL,
              "open": counts[f"{t.value}_open"], "overdue": counts[f"{t.value}_overdue"],
              "findings": findings.get(t.value, (0, 0))[0], "revalidation": findings.get(t.value, (0, 0))[1]}
             for t in Team]

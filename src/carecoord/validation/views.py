@@ -216,6 +216,10 @@ def pathway_validation(request, pk: int):
     }, status=status)
 
 
+# Only clinicians receive tasks (escalations, patients' answers). The validation, booking and data-quality
+# teams work from the findings worklist filtered by team (`/validation/?team=`): no task list for them.
+TASK_TEAMS = (Team.CLINICAL.value,)
+
 TASK_SORTS = {
     "turn": ("pathway__priority_rank", "pathway__queue_date", "id"),  # treat in turn
     "oldest": ("created_at", "id"),
@@ -235,7 +239,7 @@ def task_list(request):
 
     source = request.POST if request.method == "POST" else request.GET
     team = source.get("team", "clinical")
-    if team not in Team.values:
+    if team not in TASK_TEAMS:
         team = "clinical"
     kind = source.get("kind", "")
     kind = kind if kind in ValidationTask.Kind.values else ""
@@ -268,7 +272,9 @@ def task_list(request):
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.tasks", object_id=request.organisation.pk,
                                         summary=f"{team} tasks page {page.number}")
     return render(request, "validation/tasks.jinja", {
-        "page_title": "Validation tasks", "page": page, "team": team, "teams": Team.choices, "kind": kind,
+        "page_title": "Clinical review tasks", "page": page, "team": team,
+        "teams": [(v, label) for v, label in Team.choices if v in TASK_TEAMS], "kind": kind,
+        "finding_teams": [(v, label) for v, label in Team.choices if v not in TASK_TEAMS],
         "kinds": ValidationTask.Kind.choices, "assigned": assigned, "sort": sort,
         "overdue_before": figures.overdue_cutoff(team, timezone.localdate()),
         "target_days": figures.target_days()[team], "today": timezone.localdate(),

@@ -109,32 +109,47 @@ def test_tasks_page_filters_sorts_and_acts_in_bulk(client, trust, other_trust):
     validator = user_with_roles(trust, Role.VALIDATOR)
     early = pathway_at(trust, patient_at(trust), rtt_start=timezone.localdate() - timedelta(days=300))
     late = pathway_at(trust, patient_at(trust), rtt_start=timezone.localdate() - timedelta(days=30))
-    tasks = [ValidationTask.objects.create(pathway=p, team="validation", kind="admin", reason="check address",
-                                           source="finding:T7") for p in (late, early)]
+    tasks = [ValidationTask.objects.create(pathway=p, team="clinical", kind="clinical", reason="patient unsure",
+                                           source="digital:response") for p in (late, early)]
     theirs = pathway_at(other_trust, patient_at(other_trust))
-    foreign = ValidationTask.objects.create(pathway=theirs, team="validation", kind="admin", reason="x", source="t")
+    foreign = ValidationTask.objects.create(pathway=theirs, team="clinical", kind="clinical", reason="x", source="t")
     client.force_login(validator)
-    body = client.get("/validation/tasks/", {"team": "validation", "sort": "longest_wait"}).content.decode()
+    body = client.get("/validation/tasks/", {"sort": "longest_wait"}).content.decode()
     assert body.index(early.ppid) < body.index(late.ppid) and theirs.ppid not in body
     # assign both to me; another organisation's task id in the post is ignored
-    r = client.post("/validation/tasks/", {"team": "validation", "action": "assign",
+    r = client.post("/validation/tasks/", {"team": "clinical", "action": "assign",
                                            "task": [str(t.pk) for t in tasks] + [str(foreign.pk)]}, follow=True)
     assert "Assign to me: 2 tasks" in r.content.decode()
     assert ValidationTask.objects.filter(assigned_to=validator).count() == 2
     foreign.refresh_from_db()
     assert foreign.assigned_to is None
-    mine = client.get("/validation/tasks/", {"team": "validation", "assigned": "me"}).content.decode()
+    mine = client.get("/validation/tasks/", {"assigned": "me"}).content.decode()
     assert early.ppid in mine and late.ppid in mine
-    # ask a clinician: the admin task is done, a clinical task opens, the pathway stays on the list
-    client.post("/validation/tasks/", {"team": "validation", "action": "escalate", "task": [str(tasks[0].pk)]})
-    tasks[0].refresh_from_db()
-    assert tasks[0].status == "done" and tasks[0].outcome == "escalated"
-    assert ValidationTask.objects.get(pathway=late, team="clinical").status == "open"
-    late.refresh_from_db()
-    assert late.status == "on_list"
-    r = client.post("/validation/tasks/", {"team": "validation", "action": "delete", "task": [str(tasks[1].pk)]},
+    r = client.post("/validation/tasks/", {"team": "clinical", "action": "delete", "task": [str(tasks[1].pk)]},
                     follow=True)
     assert "Choose what to do" in r.content.decode()
+
+
+def test_only_clinicians_have_a_task_list_the_other_teams_work_from_findings(client, trust):
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    body = client.get("/validation/tasks/", {"team": "validation"}).content.decode()
+    assert "Clinical review tasks" in body and 'name="team" value="clinical"' in body
+    assert "/validation/?team=data_quality" in body and 'id="team"' not in body
+    dash = client.get("/validation/dashboard/").content.decode()
+    assert "/validation/tasks/?team=clinical" in dash and "/validation/tasks/?team=booking" not in dash
+
+
+def test_bulk_ask_a_clinician_closes_the_other_teams_task_and_opens_one_clinical_task(trust):
+    validator = user_with_roles(trust, Role.VALIDATOR)
+    p = pathway_at(trust, patient_at(trust))
+    task = ValidationTask.objects.create(pathway=p, team="validation", kind="admin", reason="check", source="x")
+    n = workflows.bulk(ValidationTask.objects.filter(pk=task.pk), "escalate", user=validator,
+                       auditor=Auditor(validator, organisation=trust))
+    task.refresh_from_db()
+    assert n == 1 and task.status == "done" and task.outcome == "escalated"
+    assert ValidationTask.objects.get(pathway=p, team="clinical").status == "open"
+    p.refresh_from_db()
+    assert p.status == "on_list"
 
 
 def test_a_team_task_open_past_its_target_is_marked_overdue(client, trust, p, settings):
