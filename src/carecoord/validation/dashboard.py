@@ -1,7 +1,8 @@
 """The validation dashboard's figures, for the page and its CSV (one place, so they always agree).
 
 - runs: findings by rule per run (chart), recent runs, open findings by rule and severity;
-- coverage: pathways on the list, % validated in the last 12 weeks, due for revalidation;
+- coverage: pathways on the list, % validated in the last 12 weeks, due for revalidation (what T19
+  counts: RTT lists only);
 - teams: open tasks per team, how many are overdue (older than the team's target in
   ``settings.VALIDATION_TASK_TARGET_DAYS``, configuration because the reference gives no national
   figure) and how many pathways are due for revalidation;
@@ -31,6 +32,7 @@ from carecoord.validation.models import (
     scoped_tasks,
 )
 from carecoord.waitinglist.models import scoped_pathways
+from carecoord.waitinglist.rules import technical
 
 
 def target_days() -> dict[str, int]:
@@ -55,7 +57,9 @@ def build(organisation: Organisation, today: date | None = None) -> dict:
                      .order_by(), key=lambda r: (int(r["rule"][1:]) if r["rule"][1:].isdigit() else 99, r["severity"]))
     pathways = scoped_pathways(organisation)
     on_list = pathways.filter(status="on_list")
-    due_q = (Q(clock_state="open", rtt_start__lt=twelve)
+    # Due for revalidation counts exactly what rule T19 flags: RTT lists (admitted, non-admitted) only,
+    # waited over 12 weeks and not validated in the last 12.
+    due_q = (Q(list_type__in=technical.RTT_LISTS, rtt_start__lt=twelve)
              & (Q(last_validated_on__isnull=True) | Q(last_validated_on__lt=twelve)))
     stats = on_list.aggregate(total=Count("id"), recent=Count("id", filter=Q(last_validated_on__gte=twelve)),
                               due=Count("id", filter=due_q))
@@ -80,7 +84,7 @@ def teams(organisation: Organisation, today: date) -> list[dict]:
             ("open", Q()), ("overdue", Q(created_at__lt=cutoff[t.value])))})
     findings = {team: (n, due) for team, n, due in scoped_findings(organisation).open().values_list("team")
                 .annotate(n=Count("id"), due=Count("id", filter=Q(rule="T19"))).order_by()}
-    return [{"team": t.value, "label": t.label, "target_days": targets[t.value],
+    return [{"team": t.value, "label": t.label, "target_days": targets[t.value], "has_tasks": t == Team.CLINICAL,
              "open": counts[f"{t.value}_open"], "overdue": counts[f"{t.value}_overdue"],
              "findings": findings.get(t.value, (0, 0))[0], "revalidation": findings.get(t.value, (0, 0))[1]}
             for t in Team]

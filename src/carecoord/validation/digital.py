@@ -11,20 +11,21 @@ then a letter (`chase`); no answer keeps the patient on the list.
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from carecoord.core.notify import Channel, Message, get_notifier
 from carecoord.core.services.audit import Auditor, snapshot
 from carecoord.validation import workflows
 from carecoord.validation.models import DigitalBatch, DigitalMessage, DigitalResponse
-from carecoord.waitinglist.models import scoped_pathways
+from carecoord.waitinglist.models import PathwayStatus, scoped_pathways
 
 CHILD_AGE = 16
 
@@ -72,13 +73,25 @@ def create_batch(organisation, *, name: str, cohort: Cohort, by, auditor: Audito
     return batch
 
 
-def link_for(token: str) -> str:
-    return f"{getattr(settings, 'CARECOORD_PUBLIC_URL', 'http://127.0.0.1:8000').rstrip('/')}/p/{token}/"
+def _setting(name: str):
+    """A deployment setting: from Django settings if defined there, else the environment variable."""
+    return getattr(settings, name, "") or os.environ.get(name, "")
+
+
+def link_for(token: str, base_url: str = "") -> str:
+    """The patient's link: `CARECOORD_PUBLIC_URL` when set, else the address the sender used (when sent
+    from a page), else the development server's."""
+    base = _setting("CARECOORD_PUBLIC_URL") or base_url or "http://127.0.0.1:8000"
+    return f"{base.rstrip('/')}/p/{token}/"
 
 
 @transaction.atomic
-def send(batch: DigitalBatch, *, auditor: Auditor, limit: int = 5000) -> int:
-    """Create a message per patient in the cohort and send it; returns how many were sent."""
+def send(batch: DigitalBatch, *, auditor: Auditor, limit: int = 5000, base_url: str = "") -> int:
+    """Create a message per patient in the cohort and send it; returns how many were sent.
+
+    The batch row is locked first, so a second "Send" (a double click, two people) waits for the first
+    and is then refused as already sent: each patient gets one link and one reminder chain."""
+    batch = DigitalBatch.objects.select_for_update().select_related("organisation").get(pk=batch.pk)
     if batch.status == DigitalBatch.Status.SENT:
         raise DigitalError("this batch has already been sent")
     notifier = get_notifier()
@@ -94,7 +107,7 @@ def send(batch: DigitalBatch, *, auditor: Auditor, limit: int = 5000) -> int:
                                             token_hash=DigitalMessage.hash_token(token),
                                             expires_at=now + timedelta(days=batch.link_days), sent_at=now)
         notifier.send(Message(channel=channel, to=to, template="pidv-invite",
-                              personalisation={"provider": batch.organisation.name, "link": link_for(token)},
+                              personalisation={"provider": batch.organisation.name, "link": link_for(token, base_url)},
                               reference=f"pidv:{msg.pk}"))
         sent += 1
     before = snapshot(batch)
@@ -154,7 +167,8 @@ def respond(msg: DigitalMessage, answer: str, text: str) -> DigitalMessage:
     pathway.last_validated_by = "patient (digital validation)"
     pathway.save(update_fields=["last_validated_on", "last_validated_by"])
     auditor.update(pathway, before, summary="validated by the patient")
-    if answer in (DigitalResponse.NO_LONGER_NEED, DigitalResponse.HAD_ELSEWHERE, DigitalResponse.NOT_SURE):
+    if (answer in (DigitalResponse.NO_LONGER_NEED, DigitalResponse.HAD_ELSEWHERE, DigitalResponse.NOT_SURE)
+            and pathway.status == PathwayStatus.ON_LIST):  # off the list since: nothing left to review
         workflows.escalate(pathway, reason=f"Patient answered online: {DigitalResponse(answer).label}",
                            auditor=auditor, source="digital:response")
     return msg
@@ -162,16 +176,25 @@ def respond(msg: DigitalMessage, answer: str, text: str) -> DigitalMessage:
 
 def chase(now=None) -> dict:
     """Reminders after `reminder_after_days` without a reply, then a letter after `letter_after_days`.
-    Nobody is removed for not answering."""
+    Nobody is removed for not answering.
+
+    Nobody is chased once their pathway has left the list, or once they have answered any invitation
+    for that pathway (another batch's message). A reminder goes only while the link still works (it
+    points to that link); past its expiry the letter, with a fresh link, is the next step."""
     now = now or timezone.now()
     notifier = get_notifier()
     reminded = lettered = 0
-    pending = (DigitalMessage.objects.filter(responded_at__isnull=True, locked_at__isnull=True, sent_at__isnull=False)
+    answered = DigitalMessage.objects.filter(pathway=OuterRef("pathway"), responded_at__isnull=False)
+    pending = (DigitalMessage.objects.filter(responded_at__isnull=True, locked_at__isnull=True, sent_at__isnull=False,
+                                             pathway__status=PathwayStatus.ON_LIST)
+               .exclude(Exists(answered))
+               .filter(Q(reminder_sent_at__isnull=True) | Q(letter_sent_at__isnull=True))
                .select_related("batch", "pathway__patient", "pathway__provider"))
     for msg in pending:
         age = now - msg.sent_at
         patient = msg.pathway.patient
-        if msg.reminder_sent_at is None and age >= timedelta(days=msg.batch.reminder_after_days):
+        if (msg.reminder_sent_at is None and age >= timedelta(days=msg.batch.reminder_after_days)
+                and msg.expires_at > now):
             to = patient.phone if msg.channel == Channel.SMS else patient.email
             notifier.send(Message(channel=msg.channel, to=to, template="pidv-reminder",
                                   personalisation={"provider": msg.pathway.provider.name}, reference=f"pidv:{msg.pk}"))
@@ -196,6 +219,15 @@ def chase(now=None) -> dict:
     return {"reminders": reminded, "letters": lettered}
 
 
+def waiting_list_phone(provider) -> str:
+    """The waiting list office's phone number for letters: `CARECOORD_WAITING_LIST_PHONE`, a mapping of
+    ODS code to number (organisations hold no phone number), or one number for every provider."""
+    setting = _setting("CARECOORD_WAITING_LIST_PHONE")
+    if isinstance(setting, dict):
+        return setting.get(provider.ods_code, "") or setting.get("*", "")
+    return setting
+
+
 def letter_path(msg: DigitalMessage):
     return settings.DATA_DIR / "letters" / f"pidv-{msg.batch_id}-{msg.pk}.pdf"
 
@@ -206,17 +238,20 @@ def letter_pdf(msg: DigitalMessage, link: str) -> bytes:
     from carecoord.core import letters
 
     provider = msg.pathway.provider
+    phone = waiting_list_phone(provider)
     return letters.render([letters.Letter(
         sender=[provider.name, "Waiting list office"], dated=timezone.localdate(),
         **letters.addressed_to(msg.pathway.patient),
         heading="Do you still need your hospital appointment or treatment?",
-        details=[("Answer online", link), ("Link works until", f"{msg.expires_at:%d %B %Y}")],
+        details=[("Answer online", link), ("Link works until", f"{msg.expires_at:%d %B %Y}"),
+                 *([("Phone", phone)] if phone else [])],
         paragraphs=[
             f"You are on a waiting list at {provider.name}. We are checking that everyone on our waiting lists "
             "still needs their care, so that we can see patients as quickly as possible.",
             "Please tell us whether you still need care, no longer need it, have had it elsewhere, would like "
             "to delay it, or are not sure. Go to the web address above and confirm your date of birth; it "
-            "takes about a minute. If you cannot go online, please phone the waiting list office.",
+            "takes about a minute. If you cannot go online, please phone the waiting list office"
+            + (f" on {phone}." if phone else "."),
             "If we do not hear from you, you will stay on the waiting list. Nobody is removed from the list "
             "without a clinician's decision.",
         ],

@@ -81,7 +81,7 @@ def send(request, pk: int):
     if batch is None:
         raise Http404("no such batch")
     try:
-        n = digital.send(batch, auditor=Auditor.from_request(request))
+        n = digital.send(batch, auditor=Auditor.from_request(request), base_url=request.build_absolute_uri("/"))
         messages.success(request, f"Sent to {n} patients")
     except digital.DigitalError as exc:
         messages.error(request, str(exc))

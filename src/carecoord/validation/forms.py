@@ -1,5 +1,8 @@
 from django import forms
+from django.utils import timezone
 
+from carecoord.core.models import TreatmentFunction
+from carecoord.integration import wlmds
 from carecoord.validation.models import ClinicalDecision, ContactAttempt, ContactOutcome
 from carecoord.waitinglist.models import ListType, RemovalReason
 
@@ -47,11 +50,42 @@ class CorrectionForm(forms.Form):
                              widget=forms.Textarea(attrs={"rows": 2}),
                              error_messages={"required": "Record why the data is being corrected"})
 
+    def __init__(self, *args, pathway=None, today=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pathway = pathway
+        self.today = today or timezone.localdate()
+
     def clean_tfc(self):
+        """A known treatment function code (the reference table), or 3 digits if the table is empty."""
         v = self.cleaned_data["tfc"].strip().upper()
-        if not v.isalnum():
-            raise forms.ValidationError("A treatment function code is 3 letters or digits")
+        codes = TreatmentFunction.objects.all()
+        if codes.exists():
+            if not codes.filter(code=v).exists():
+                raise forms.ValidationError(f"{v} is not a treatment function code")
+        elif not (len(v) == 3 and v.isdigit()):
+            raise forms.ValidationError("A treatment function code is 3 digits, for example 110")
         return v
+
+    def _past_date(self, field: str, label: str):
+        """The importer's rules for a single date (no placeholder such as 1900-01-01 or 9999-12-31,
+        nothing before 1901), and it must have happened: not after today, not before the birth date."""
+        v = self.cleaned_data.get(field)
+        if v is None:
+            return v
+        if wlmds.is_placeholder_date(v):
+            raise forms.ValidationError(f"{v:%d %B %Y} is a placeholder date, not a real {label}")
+        if v > self.today:
+            raise forms.ValidationError(f"The {label} must be today or in the past")
+        birth = getattr(getattr(self.pathway, "patient", None), "birth_date", None)
+        if birth and v < birth:
+            raise forms.ValidationError(f"The {label} must be after the patient's date of birth")
+        return v
+
+    def clean_referral_received(self):
+        return self._past_date("referral_received", "referral received date")
+
+    def clean_dta_date(self):
+        return self._past_date("dta_date", "decision to admit date")
 
     def clean_consultant_code(self):
         return self.cleaned_data["consultant_code"].strip().upper()

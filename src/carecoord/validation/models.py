@@ -122,6 +122,12 @@ class ValidationTask(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [models.Index(fields=["team", "status"])]
+        constraints = [
+            # One open task per pathway and team: a second "Ask a clinician" (double click, or a patient's
+            # answer at the same moment) finds the open task instead of adding a duplicate.
+            models.UniqueConstraint(fields=["pathway", "team"], condition=Q(status="open"),
+                                    name="one_open_task_per_pathway_team"),
+        ]
 
 
 class ContactOutcome(models.TextChoices):
@@ -233,9 +239,11 @@ def scoped_findings(organisation: Organisation | None):
 
 
 def scoped_runs(organisation: Organisation | None):
+    """The organisation's own runs only. A system-wide run (no organisation) holds every provider's
+    totals together: showing it to one trust would mix in, and disclose, other providers' figures."""
     if organisation is None:
         return ValidationRun.objects.none()
-    return ValidationRun.objects.filter(Q(organisation=organisation) | Q(organisation__isnull=True))
+    return ValidationRun.objects.filter(organisation=organisation)
 
 
 def scoped_tasks(organisation: Organisation | None):

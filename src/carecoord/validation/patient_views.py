@@ -1,19 +1,24 @@
 """The patient's page behind a digital validation link: no login, nothing clinical before the date of
-birth is confirmed, three wrong attempts lock it, single use, rate-limited per address."""
+birth is confirmed, three wrong attempts lock it, single use, rate-limited per address.
+
+A confirmed date of birth belongs to the browser that confirmed it (its session), not to the link, and
+only for `VERIFIED_MINUTES`: anyone else holding the link (a forwarded message, a shared computer
+later) must pass the date-of-birth check again, under the same attempt limit."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 from django import forms
 from django.core.cache import cache
-from django.http import HttpResponse
 from django.shortcuts import render
 
 from carecoord.validation import digital
 from carecoord.validation.models import DigitalResponse
 
 RATE_LIMIT = 30  # requests per address per 10 minutes
+VERIFIED_MINUTES = 15  # how long a confirmed date of birth lets this browser answer
 
 
 class BirthDateForm(forms.Form):
@@ -45,18 +50,31 @@ def _limited(request) -> bool:
     return n >= RATE_LIMIT
 
 
+def _session_key(msg) -> str:
+    return f"pidv-verified:{msg.pk}"
+
+
+def _verified_here(request, msg) -> bool:
+    """Did this browser confirm the date of birth for this message in the last VERIFIED_MINUTES?"""
+    until = request.session.get(_session_key(msg))
+    return bool(until) and until > time.time()
+
+
 def link(request, token: str):
     if _limited(request):
-        return HttpResponse("Too many attempts. Please try again later.", status=429, content_type="text/plain")
+        return render(request, "validation/patient/closed.jinja",
+                      {"page_title": "Too many attempts", "state": "rate_limited"}, status=429)
     msg = digital.find(token)
     st = digital.state(msg)
     ctx = {"page_title": "Do you still need care?", "state": st}
     if st in ("unknown", "used", "locked", "expired"):
         return render(request, "validation/patient/closed.jinja", ctx, status=404 if st == "unknown" else 410)
-    if st == "new":
+    if not _verified_here(request, msg):
         form = BirthDateForm(request.POST or None, prefix="dob")
         if request.method == "POST" and form.is_valid():
             if digital.check_birth_date(msg, form.cleaned_data["birth_date"]):
+                request.session.cycle_key()
+                request.session[_session_key(msg)] = time.time() + VERIFIED_MINUTES * 60
                 return render(request, "validation/patient/question.jinja",
                               {**ctx, "form": AnswerForm(prefix="a"), "provider": msg.pathway.provider.name,
                                "tfc": msg.pathway.tfc})

@@ -35,6 +35,16 @@ SELECT e.pathway_id, e.event_date, e.status FROM waitinglist_clockevent e
 JOIN waitinglist_pathway p ON p.id = e.pathway_id WHERE p.status = 'on_list' {scope}
 """
 
+# The run's patients' pathways at the other providers: T21 needs them, to see a patient on several
+# providers' lists in a run for one provider (findings are still reported for the run's providers only).
+OTHERS_SQL = """
+SELECT p.id AS pathway_id, p.provider_id, pt.nhs_number, p.tfc, p.status
+FROM waitinglist_pathway p JOIN core_patient pt ON pt.id = p.patient_id
+WHERE p.status = 'on_list' AND NOT (p.provider_id = ANY(%s))
+  AND p.patient_id IN (SELECT q.patient_id FROM waitinglist_pathway q
+                       WHERE q.status = 'on_list' AND q.provider_id = ANY(%s))
+"""
+
 
 def _copy_out(sql: str, params: list, schema: dict) -> pl.DataFrame:
     with connection.cursor() as cur:
@@ -57,6 +67,13 @@ def load(provider_ids: list[int] | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     return pathways, events
 
 
+def load_others(provider_ids: list[int] | None) -> pl.DataFrame | None:
+    """For a run over some providers: their patients' on-list pathways at every other provider."""
+    if provider_ids is None:
+        return None
+    return _copy_out(OTHERS_SQL, [provider_ids, provider_ids], technical.OTHERS_SCHEMA)
+
+
 def run(*, organisation: Organisation | None = None, census: date | None = None, trigger: str = "manual",
         user=None, rules: list[str] | None = None, config: technical.RuleConfig | None = None) -> ValidationRun:
     """Validate one provider's list (or every provider's) and record the findings."""
@@ -65,7 +82,8 @@ def run(*, organisation: Organisation | None = None, census: date | None = None,
     run_row = ValidationRun.objects.create(organisation=organisation, started_by=user, trigger=trigger, census=census)
     provider_ids = [organisation.pk] if organisation is not None else None
     pathways, events = load(provider_ids)
-    findings = technical.run(pathways, census, events=events, rules=rules, config=config)
+    others = load_others(provider_ids) if rules is None or "T21" in rules else None
+    findings = technical.run(pathways, census, events=events, rules=rules, config=config, others=others)
     opened, closed = _upsert(run_row, findings, provider_ids, rules)
     counts = dict(findings.group_by("rule").len().iter_rows()) if findings.height else {}
     ordered = {code: counts.get(code, 0) for code in sorted(rules or technical.RULES, key=lambda c: int(c[1:]))}

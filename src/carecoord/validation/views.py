@@ -152,8 +152,9 @@ def pathway_validation(request, pk: int):
 
     pathway = _pathway(request, pk)
     contact_form, decision_form = ContactForm(prefix="c"), DecisionForm(prefix="d")
-    correction_form = CorrectionForm(prefix="x", initial={f: getattr(pathway, f) for f in workflows.CORRECTABLE})
-    status = 200
+    correction_form = CorrectionForm(prefix="x", initial={f: getattr(pathway, f) for f in workflows.CORRECTABLE},
+                                     pathway=pathway)
+    status, refusal = 200, ""
     if request.method == "POST":
         auditor = Auditor.from_request(request)
         action = request.POST.get("action")
@@ -180,7 +181,7 @@ def pathway_validation(request, pk: int):
                     return HttpResponseRedirect(request.path)
             elif action == "correct":
                 _require(request, "validation.record_contact")
-                correction_form = CorrectionForm(request.POST, prefix="x")
+                correction_form = CorrectionForm(request.POST, prefix="x", pathway=pathway)
                 if correction_form.is_valid():
                     d = correction_form.cleaned_data
                     changed = workflows.correct(pathway, {f: d[f] for f in workflows.CORRECTABLE}, reason=d["reason"],
@@ -189,11 +190,16 @@ def pathway_validation(request, pk: int):
                     return HttpResponseRedirect(request.path)
             elif action == "escalate":
                 _require(request, "validation.record_contact")
-                workflows.escalate(pathway, reason="Escalated for clinical review", auditor=auditor)
+                workflows.request_review(pathway, reason="Escalated for clinical review", auditor=auditor)
                 messages.success(request, "Sent to the clinicians' worklist")
                 return HttpResponseRedirect(request.path)
         except (workflows.ValidationError, ValueError) as exc:
-            {"decision": decision_form, "correct": correction_form}.get(action, contact_form).add_error(None, str(exc))
+            pathway.refresh_from_db()  # e.g. removed meanwhile: show it as it is now (its forms hidden)
+            form = {"decision": decision_form, "correct": correction_form, "contact": contact_form}.get(action)
+            if form is not None and form.is_bound and pathway.status == "on_list":
+                form.add_error(None, str(exc))
+            else:
+                refusal = str(exc)
         status = 400
     Auditor.from_request(request).view(pathway)
     return render(request, "validation/pathway.jinja", {
@@ -204,10 +210,15 @@ def pathway_validation(request, pk: int):
         "tasks": pathway.validation_tasks.order_by("-created_at"),
         "digital": pathway.digital_messages.select_related("batch").filter(sent_at__isnull=False).order_by("-sent_at"),
         "contact_form": contact_form, "decision_form": decision_form, "correction_form": correction_form,
+        "refusal": refusal,
         "can_contact": request.user.has_perm("validation.record_contact", request.organisation),
         "can_decide": request.user.has_perm("validation.decide", request.organisation),
     }, status=status)
 
+
+# Only clinicians receive tasks (escalations, patients' answers). The validation, booking and data-quality
+# teams work from the findings worklist filtered by team (`/validation/?team=`): no task list for them.
+TASK_TEAMS = (Team.CLINICAL.value,)
 
 TASK_SORTS = {
     "turn": ("pathway__priority_rank", "pathway__queue_date", "id"),  # treat in turn
@@ -228,7 +239,7 @@ def task_list(request):
 
     source = request.POST if request.method == "POST" else request.GET
     team = source.get("team", "clinical")
-    if team not in Team.values:
+    if team not in TASK_TEAMS:
         team = "clinical"
     kind = source.get("kind", "")
     kind = kind if kind in ValidationTask.Kind.values else ""
@@ -261,7 +272,9 @@ def task_list(request):
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "validation.tasks", object_id=request.organisation.pk,
                                         summary=f"{team} tasks page {page.number}")
     return render(request, "validation/tasks.jinja", {
-        "page_title": "Validation tasks", "page": page, "team": team, "teams": Team.choices, "kind": kind,
+        "page_title": "Clinical review tasks", "page": page, "team": team,
+        "teams": [(v, label) for v, label in Team.choices if v in TASK_TEAMS], "kind": kind,
+        "finding_teams": [(v, label) for v, label in Team.choices if v not in TASK_TEAMS],
         "kinds": ValidationTask.Kind.choices, "assigned": assigned, "sort": sort,
         "overdue_before": figures.overdue_cutoff(team, timezone.localdate()),
         "target_days": figures.target_days()[team], "today": timezone.localdate(),

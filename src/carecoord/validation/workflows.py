@@ -18,7 +18,7 @@ from carecoord.validation.models import (
     ValidationTask,
 )
 from carecoord.waitinglist import services as wl
-from carecoord.waitinglist.models import Pathway, RemovalReason
+from carecoord.waitinglist.models import Pathway, PathwayStatus, RemovalReason
 
 NEEDS_CLINICIAN = {ContactOutcome.NO_LONGER_REQUIRED, ContactOutcome.TREATED_ELSEWHERE}
 DECISION_REMOVAL = {
@@ -38,17 +38,37 @@ def _validated(pathway: Pathway, by, auditor: Auditor) -> None:
     auditor.update(pathway, before, summary="validated")
 
 
+def _lock_on_list(pathway: Pathway, what: str) -> Pathway:
+    """Lock the pathway's row for the rest of the transaction and refuse `what` if it has left the list
+    (a stale page: another user removed it meanwhile). Returns the locked, current row."""
+    locked = Pathway.objects.select_for_update().get(pk=pathway.pk)
+    if locked.status != PathwayStatus.ON_LIST:
+        raise ValidationError(f"This pathway is no longer on the waiting list ({locked.get_status_display().lower()}"
+                              f"), so {what} cannot be recorded. Reload the page to see its current state.")
+    return locked
+
+
 def escalate(pathway: Pathway, *, reason: str, auditor: Auditor, source: str = "escalation") -> ValidationTask:
+    """Open a clinical-validation task, or return the open one: at most one open task per pathway and team
+    (a partial unique constraint), so two clicks at once, or a click and a patient's answer, give one task
+    (get_or_create falls back to reading the other's row when its insert hits the constraint)."""
     task, created = ValidationTask.objects.get_or_create(
-        pathway=pathway, team=Team.CLINICAL, kind=ValidationTask.Kind.CLINICAL, status=ValidationTask.Status.OPEN,
-        defaults={"reason": reason[:300], "source": source[:30]})
+        pathway=pathway, team=Team.CLINICAL, status=ValidationTask.Status.OPEN,
+        defaults={"kind": ValidationTask.Kind.CLINICAL, "reason": reason[:300], "source": source[:30]})
     if created:
         auditor.create(task, summary="clinical validation requested")
     return task
 
 
 @transaction.atomic
+def request_review(pathway: Pathway, *, reason: str, auditor: Auditor) -> ValidationTask:
+    """"Ask a clinician" from the pathway page: refused once the pathway has left the list."""
+    return escalate(_lock_on_list(pathway, "a request for clinical review"), reason=reason, auditor=auditor)
+
+
+@transaction.atomic
 def record_contact(pathway: Pathway, *, by, method: str, outcome: str, notes: str, auditor: Auditor) -> ContactAttempt:
+    pathway = _lock_on_list(pathway, "a contact")
     if method not in ContactAttempt.Method.values:
         raise ValidationError(f"{method!r} is not a contact method")
     if outcome not in ContactOutcome.values:
@@ -70,6 +90,7 @@ def record_decision(pathway: Pathway, *, clinician, decision: str, rationale: st
     clock stopped), or move to another list type."""
     if Role.CLINICIAN not in clinician.roles_at(pathway.provider):
         raise wl.ClinicalDecisionRequired("only a clinician can record a clinical validation decision")
+    pathway = _lock_on_list(pathway, "a clinical decision")
     if decision not in ClinicalDecision.Decision.values:
         raise ValidationError(f"{decision!r} is not a decision")
     if not rationale.strip():
@@ -121,6 +142,8 @@ def bulk(tasks, action: str, *, user, auditor: Auditor) -> int:
         elif action == "release":
             task.assigned_to = None
         elif task.team != Team.CLINICAL:
+            if task.pathway.status != PathwayStatus.ON_LIST:
+                continue  # off the list since: nothing for a clinician to review
             escalate(task.pathway, reason=f"Asked by the {task.get_team_display().lower()}: {task.reason}",
                      auditor=auditor)
             task.status, task.done_at, task.outcome = ValidationTask.Status.DONE, timezone.now(), "escalated"
@@ -142,6 +165,7 @@ def correct(pathway: Pathway, changes: dict, *, reason: str, by, auditor: Audito
     validated. Clock dates are not corrected here: they come from the provider's clock events."""
     if not reason.strip():
         raise ValidationError("record why the data is being corrected")
+    pathway = _lock_on_list(pathway, "a data correction")
     unknown = set(changes) - set(CORRECTABLE)
     if unknown:
         raise ValidationError(f"{', '.join(sorted(unknown))} cannot be corrected here")

@@ -79,3 +79,21 @@ def test_dashboard_page_and_csv(client, trust):
     assert ["list", "all", "pathways_on_list", "1"] in rows
     assert ["effect", "all", "list_now", "1"] in rows
     assert any(r[0] == "team" and r[1] == "clinical" for r in rows)
+
+
+def test_a_trust_sees_only_its_own_runs_not_system_wide_totals(client, trust, other_trust):
+    from carecoord.validation import runner
+
+    for _ in range(3):
+        _p(other_trust, 100, rtt_status="21")
+    _p(trust, 100, rtt_status="21")
+    own = runner.run(organisation=trust)
+    system_wide = runner.run()
+    assert system_wide.findings_by_rule["T8"] == 4
+    data = dashboard.build(trust)
+    assert [r.pk for r in data["runs"]] == [own.pk]
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    rows = client.get("/validation/dashboard/", {"format": "csv"}).content.decode().splitlines()
+    runs = [r for r in rows if r.startswith("run,")]
+    assert runs and all(r.split(",")[1].startswith(own.started_at.isoformat()[:19]) for r in runs)
+    assert "run," + system_wide.started_at.isoformat() + ",T8,4" not in rows

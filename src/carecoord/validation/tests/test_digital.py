@@ -141,3 +141,98 @@ def test_batch_pages(client, trust):
     client.force_login(user_with_roles(trust, Role.VALIDATOR))
     r = client.post("/validation/digital/", {"name": "", "min_weeks": "12", "not_contacted_weeks": "12"})
     assert r.status_code == 400 and "Name the batch" in r.content.decode()
+
+
+def test_verifying_the_birth_date_opens_the_question_for_this_browser_only(client, trust):
+    from django.test import Client
+
+    batch = _sent_batch(trust, _patient(trust))
+    msg = batch.messages.get()
+    url = f"/p/{_token(msg)}/"
+    r = client.post(url, {"dob-day": "15", "dob-month": "3", "dob-year": "1960"})
+    assert r.status_code == 200 and "Do you still need care?" in r.content.decode()
+    # the link forwarded, or opened later on another device: the date of birth is asked again
+    stranger = Client()
+    page = stranger.get(url).content.decode()
+    assert "Confirm your date of birth" in page and trust.name not in page
+    r = stranger.post(url, {"a-answer": "no_longer_need"})
+    assert r.status_code == 400 and "Confirm your date of birth" in r.content.decode()
+    msg.refresh_from_db()
+    assert msg.responded_at is None and not ValidationTask.objects.exists()
+    # wrong dates from the stranger still count towards the lock
+    for _ in range(3):
+        stranger.post(url, {"dob-day": "1", "dob-month": "1", "dob-year": "1970"})
+    msg.refresh_from_db()
+    assert msg.locked_at is not None
+
+
+def test_the_verification_expires(client, trust, monkeypatch):
+    from carecoord.validation import patient_views
+
+    batch = _sent_batch(trust, _patient(trust))
+    url = f"/p/{_token(batch.messages.get())}/"
+    client.post(url, {"dob-day": "15", "dob-month": "3", "dob-year": "1960"})
+    assert "Do you still need this care?" in client.get(url).content.decode()
+    later = __import__("time").time() + patient_views.VERIFIED_MINUTES * 60 + 1
+    monkeypatch.setattr(patient_views.time, "time", lambda: later)
+    assert "Confirm your date of birth" in client.get(url).content.decode()
+
+
+def test_the_rate_limit_page_is_a_proper_page(client):
+    for _ in range(31):
+        client.get("/p/nope/")
+    r = client.get("/p/nope/")
+    body = r.content.decode()
+    assert r.status_code == 429 and r["Content-Type"].startswith("text/html")
+    assert '<html lang="en">' in body and "<title>Too many attempts" in body and "<h1>Too many attempts</h1>" in body
+
+
+def test_no_chasing_once_the_pathway_left_the_list_or_the_patient_answered_another_message(trust):
+    from carecoord.waitinglist.models import Pathway
+
+    removed_pt, answered_pt, waiting_pt = _patient(trust), _patient(trust), _patient(trust)
+    batch = _sent_batch(trust, removed_pt, answered_pt, waiting_pt)
+    by_patient = {m.pathway.patient_id: m for m in batch.messages.select_related("pathway")}
+    Pathway.objects.filter(pk=by_patient[removed_pt.pk].pathway_id).update(status="removed")
+    # the same pathway was in an earlier batch, and the patient answered that one
+    earlier = DigitalMessage.objects.create(batch=batch, pathway=by_patient[answered_pt.pk].pathway, channel="sms",
+                                            token_hash="x" * 64, expires_at=timezone.now(),
+                                            sent_at=timezone.now() - timedelta(days=20),
+                                            responded_at=timezone.now(), response="still_need")
+    assert digital.chase(now=timezone.now() + timedelta(days=8)) == {"reminders": 1, "letters": 0}
+    assert digital.chase(now=timezone.now() + timedelta(days=15)) == {"reminders": 0, "letters": 1}
+    chased = set(OutboxMessage.objects.filter(template__in=["pidv-reminder", "pidv-letter"])
+                 .values_list("reference", flat=True))
+    assert chased == {f"pidv:{by_patient[waiting_pt.pk].pk}"} and earlier.pk
+
+
+def test_no_reminder_after_the_link_expired_the_letter_comes_next(trust):
+    batch = _sent_batch(trust, _patient(trust))
+    msg = batch.messages.get()
+    DigitalMessage.objects.filter(pk=msg.pk).update(expires_at=timezone.now() + timedelta(days=5))
+    assert digital.chase(now=timezone.now() + timedelta(days=8)) == {"reminders": 0, "letters": 0}
+    assert digital.chase(now=timezone.now() + timedelta(days=15)) == {"reminders": 0, "letters": 1}
+
+
+def test_the_letter_gives_the_phone_number_and_links_follow_the_senders_address(client, trust, settings, tmp_path,
+                                                                                monkeypatch):
+    from carecoord.core import letters
+
+    settings.DATA_DIR = tmp_path
+    settings.CARECOORD_WAITING_LIST_PHONE = {trust.ods_code: "0300 123 4567"}
+    monkeypatch.delenv("CARECOORD_PUBLIC_URL", raising=False)
+    seen = []
+    real = letters.render
+    monkeypatch.setattr(letters, "render", lambda ls, **kw: seen.extend(ls) or real(ls, **kw))
+    pathway_at(trust, _patient(trust), clinical_priority="P4", rtt_start=OLD)
+    user = user_with_roles(trust, Role.VALIDATOR)
+    batch = digital.create_batch(trust, name="b", cohort=digital.Cohort(), by=user,
+                                 auditor=Auditor(user, organisation=trust))
+    client.force_login(user)
+    client.post(f"/validation/digital/{batch.pk}/send/", HTTP_HOST="localhost:8123")
+    link = OutboxMessage.objects.get(template="pidv-invite").personalisation["link"]
+    assert link.startswith("http://localhost:8123/p/")
+    digital.chase(now=timezone.now() + timedelta(days=8))
+    digital.chase(now=timezone.now() + timedelta(days=15))
+    text = " ".join(seen[0].paragraphs) + " ".join(v for _, v in seen[0].details)
+    assert "phone the waiting list office on 0300 123 4567." in text

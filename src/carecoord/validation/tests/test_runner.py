@@ -91,3 +91,27 @@ def test_run_button_starts_a_job_that_records_a_run(wlm_client, trust, django_ca
     assert job.state == Job.State.SUCCEEDED, job.errors
     run = ValidationRun.objects.get(pk=job.result["run_id"])
     assert run.organisation == trust and run.findings_by_rule["T8"] == 1
+
+
+def test_t21_in_per_provider_runs_sees_the_other_provider_and_never_closes_its_findings(trust, other_trust):
+    patient = patient_at(trust)
+    mine = pathway_at(trust, patient, tfc="110")
+    theirs = pathway_at(other_trust, patient, tfc="110")
+    elsewhere = pathway_at(other_trust, patient_at(other_trust), tfc="110")
+    run = runner.run(organisation=trust)  # a run for one provider finds it...
+    assert run.findings_by_rule["T21"] == 1
+    assert set(Finding.objects.open().filter(rule="T21").values_list("pathway_id", flat=True)) == {mine.pk}
+    runner.run()  # ...as a run for everyone does (both sides)
+    both = set(Finding.objects.open().filter(rule="T21").values_list("pathway_id", flat=True))
+    assert both == {mine.pk, theirs.pk}
+    runner.run(organisation=trust)  # and a later per-provider run keeps (not closes) them all
+    runner.run(organisation=other_trust)
+    assert set(Finding.objects.open().filter(rule="T21").values_list("pathway_id", flat=True)) == both
+    assert Finding.objects.filter(rule="T21", closed_at__isnull=False).count() == 0
+    assert not Finding.objects.filter(pathway=elsewhere, rule="T21").exists()
+    # once the other provider's pathway leaves the list, the next run for this provider closes its own
+    theirs.status = "removed"
+    theirs.save()
+    runner.run(organisation=trust)
+    assert not Finding.objects.open().filter(rule="T21", pathway=mine).exists()
+    assert Finding.objects.open().filter(rule="T21", pathway=theirs).exists()  # the other's: its own run

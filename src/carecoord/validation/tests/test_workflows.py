@@ -99,7 +99,7 @@ def test_dashboard_counts(client, trust, p):
 
     cards = dict(re.findall(r'card__description">([^<]+)</p><p class="nhsuk-heading-l[^"]*">([^<]+)</p>', body))
     assert cards["Pathways on the list"] == "1"
-    assert cards["Due for revalidation"] == "1"  # waited 100 days, never validated
+    assert cards["Due for revalidation (RTT lists, rule T19)"] == "1"  # waited 100 days, never validated
     assert cards["Validated in the last 12 weeks"] == "0.0%"
 
 
@@ -109,32 +109,47 @@ def test_tasks_page_filters_sorts_and_acts_in_bulk(client, trust, other_trust):
     validator = user_with_roles(trust, Role.VALIDATOR)
     early = pathway_at(trust, patient_at(trust), rtt_start=timezone.localdate() - timedelta(days=300))
     late = pathway_at(trust, patient_at(trust), rtt_start=timezone.localdate() - timedelta(days=30))
-    tasks = [ValidationTask.objects.create(pathway=p, team="validation", kind="admin", reason="check address",
-                                           source="finding:T7") for p in (late, early)]
+    tasks = [ValidationTask.objects.create(pathway=p, team="clinical", kind="clinical", reason="patient unsure",
+                                           source="digital:response") for p in (late, early)]
     theirs = pathway_at(other_trust, patient_at(other_trust))
-    foreign = ValidationTask.objects.create(pathway=theirs, team="validation", kind="admin", reason="x", source="t")
+    foreign = ValidationTask.objects.create(pathway=theirs, team="clinical", kind="clinical", reason="x", source="t")
     client.force_login(validator)
-    body = client.get("/validation/tasks/", {"team": "validation", "sort": "longest_wait"}).content.decode()
+    body = client.get("/validation/tasks/", {"sort": "longest_wait"}).content.decode()
     assert body.index(early.ppid) < body.index(late.ppid) and theirs.ppid not in body
     # assign both to me; another organisation's task id in the post is ignored
-    r = client.post("/validation/tasks/", {"team": "validation", "action": "assign",
+    r = client.post("/validation/tasks/", {"team": "clinical", "action": "assign",
                                            "task": [str(t.pk) for t in tasks] + [str(foreign.pk)]}, follow=True)
     assert "Assign to me: 2 tasks" in r.content.decode()
     assert ValidationTask.objects.filter(assigned_to=validator).count() == 2
     foreign.refresh_from_db()
     assert foreign.assigned_to is None
-    mine = client.get("/validation/tasks/", {"team": "validation", "assigned": "me"}).content.decode()
+    mine = client.get("/validation/tasks/", {"assigned": "me"}).content.decode()
     assert early.ppid in mine and late.ppid in mine
-    # ask a clinician: the admin task is done, a clinical task opens, the pathway stays on the list
-    client.post("/validation/tasks/", {"team": "validation", "action": "escalate", "task": [str(tasks[0].pk)]})
-    tasks[0].refresh_from_db()
-    assert tasks[0].status == "done" and tasks[0].outcome == "escalated"
-    assert ValidationTask.objects.get(pathway=late, team="clinical").status == "open"
-    late.refresh_from_db()
-    assert late.status == "on_list"
-    r = client.post("/validation/tasks/", {"team": "validation", "action": "delete", "task": [str(tasks[1].pk)]},
+    r = client.post("/validation/tasks/", {"team": "clinical", "action": "delete", "task": [str(tasks[1].pk)]},
                     follow=True)
     assert "Choose what to do" in r.content.decode()
+
+
+def test_only_clinicians_have_a_task_list_the_other_teams_work_from_findings(client, trust):
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    body = client.get("/validation/tasks/", {"team": "validation"}).content.decode()
+    assert "Clinical review tasks" in body and 'name="team" value="clinical"' in body
+    assert "/validation/?team=data_quality" in body and 'id="team"' not in body
+    dash = client.get("/validation/dashboard/").content.decode()
+    assert "/validation/tasks/?team=clinical" in dash and "/validation/tasks/?team=booking" not in dash
+
+
+def test_bulk_ask_a_clinician_closes_the_other_teams_task_and_opens_one_clinical_task(trust):
+    validator = user_with_roles(trust, Role.VALIDATOR)
+    p = pathway_at(trust, patient_at(trust))
+    task = ValidationTask.objects.create(pathway=p, team="validation", kind="admin", reason="check", source="x")
+    n = workflows.bulk(ValidationTask.objects.filter(pk=task.pk), "escalate", user=validator,
+                       auditor=Auditor(validator, organisation=trust))
+    task.refresh_from_db()
+    assert n == 1 and task.status == "done" and task.outcome == "escalated"
+    assert ValidationTask.objects.get(pathway=p, team="clinical").status == "open"
+    p.refresh_from_db()
+    assert p.status == "on_list"
 
 
 def test_a_team_task_open_past_its_target_is_marked_overdue(client, trust, p, settings):
@@ -200,3 +215,90 @@ def test_worklist_filters_by_severity_and_provider_and_sorts(client, trust):
     rows = list(csv.DictReader(io.StringIO(client.get("/validation/findings.csv", {"severity": "warning"})
                                            .content.decode())))
     assert rows and {r["severity"] for r in rows} == {"warning"} and "T8" in {r["rule"] for r in rows}
+
+
+@pytest.mark.parametrize("decision,extra", [("move", {"new_list_type": "planned"}), ("keep", {"priority": "P2"}),
+                                            ("remove", {"removal_reason": "duplicate"})])
+def test_a_decision_on_a_pathway_already_off_the_list_is_refused(trust, p, decision, extra):
+    a, b = user_with_roles(trust, Role.CLINICIAN), user_with_roles(trust, Role.CLINICIAN)
+    stale = Pathway.objects.get(pk=p.pk)  # clinician B's page, loaded before A removed it
+    workflows.record_decision(p, clinician=a, decision="remove", removal_reason="treated_elsewhere",
+                              rationale="had it privately", auditor=Auditor(a, organisation=trust))
+    with pytest.raises(workflows.ValidationError, match="no longer on the waiting list"):
+        workflows.record_decision(stale, clinician=b, decision=decision, rationale="stale page",
+                                  auditor=Auditor(b, organisation=trust), **extra)
+    p.refresh_from_db()
+    assert p.list_type == "admitted" and p.clinical_priority != "P2"
+    assert ClinicalDecision.objects.filter(pathway=p).count() == 1
+
+
+def test_contacts_corrections_and_reviews_on_a_removed_pathway_are_refused_on_the_page(client, trust, p):
+    clin = user_with_roles(trust, Role.CLINICIAN, Role.VALIDATOR)
+    workflows.record_decision(p, clinician=clin, decision="remove", removal_reason="duplicate", rationale="dup",
+                              auditor=Auditor(clin, organisation=trust))
+    client.force_login(clin)
+    url = f"/validation/pathways/{p.pk}/"
+    for data in ({"action": "decision", "d-decision": "move", "d-new_list_type": "planned", "d-rationale": "x"},
+                 {"action": "contact", "c-method": "phone", "c-outcome": "remain_proceed"},
+                 {"action": "correct", "x-tfc": "130", "x-reason": "typo"},
+                 {"action": "escalate"}):
+        r = client.post(url, data)
+        assert r.status_code == 400 and "no longer on the waiting list" in r.content.decode(), data["action"]
+    p.refresh_from_db()
+    assert p.list_type == "admitted" and p.tfc == "110"
+    assert not p.contact_attempts.exists() and not ValidationTask.objects.filter(status="open").exists()
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("x-tfc", "ABC", "not a treatment function code"),
+    ("x-tfc", "999", "not a treatment function code"),
+    ("x-referral_received", "2099-01-01", "today or in the past"),
+    ("x-dta_date", "1800-01-01", "placeholder date"),
+    ("x-dta_date", "9999-12-31", "placeholder date"),
+    ("x-referral_received", "1940-01-01", "after the patient"),
+])
+def test_a_correction_follows_the_importers_rules(client, trust, p, field, value, message):
+    p.patient.birth_date = __import__("datetime").date(1950, 5, 1)
+    p.patient.save()
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    data = {"action": "correct", "x-tfc": "110", "x-reason": "typo", field: value}
+    r = client.post(f"/validation/pathways/{p.pk}/", data)
+    assert r.status_code == 400 and message in r.content.decode()
+    p.refresh_from_db()
+    assert p.tfc == "110" and p.last_validated_on is None
+
+
+def test_a_correction_to_a_known_code_and_past_dates_is_accepted(client, trust, p):
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    today = timezone.localdate()
+    r = client.post(f"/validation/pathways/{p.pk}/", {"action": "correct", "x-tfc": "130", "x-reason": "typo",
+                                                      "x-referral_received": today.isoformat()})
+    assert r.status_code == 302
+    p.refresh_from_db()
+    assert p.tfc == "130" and p.referral_received == today
+
+
+def test_the_migration_resolves_duplicate_open_tasks_safely(trust, p):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from carecoord.core.models import AuditLog
+
+    mig = importlib.import_module("carecoord.validation.migrations.0002_one_open_task_per_pathway_team")
+    validator = user_with_roles(trust, Role.VALIDATOR)
+    with connection.cursor() as cur:  # as before the constraint (rolled back with the test)
+        cur.execute("DROP INDEX one_open_task_per_pathway_team")
+    first, second, third = (ValidationTask.objects.create(pathway=p, team="clinical", kind="clinical", reason=r,
+                                                          source="escalation") for r in ("a", "b", "c"))
+    ValidationTask.objects.filter(pk=third.pk).update(assigned_to=validator)
+    other_team = ValidationTask.objects.create(pathway=p, team="validation", kind="admin", reason="d", source="x")
+    with connection.schema_editor() as editor:
+        mig.resolve_duplicates(apps, editor)
+    assert set(ValidationTask.objects.filter(status="open").values_list("pk", flat=True)) == {first.pk,
+                                                                                               other_team.pk}
+    assert ValidationTask.objects.get(pk=first.pk).assigned_to == validator  # the assignee is kept
+    assert set(ValidationTask.objects.filter(outcome="duplicate").values_list("pk", flat=True)) == {second.pk,
+                                                                                                     third.pk}
+    assert AuditLog.objects.filter(system_job=mig.JOB, object_type="validation.validationtask").count() == 3

@@ -21,7 +21,10 @@ from datetime import date
 
 import polars as pl
 
+from carecoord.core import nhs_number
 from carecoord.waitinglist import rtt
+
+TEST_RANGE_FROM = 9_000_000_000  # 9000000000-9999999999: synthetic and test patients, never issued
 
 PATHWAY_SCHEMA = {
     "pathway_id": pl.Int64, "provider_id": pl.Int64, "nhs_number": pl.Utf8, "birth_date": pl.Date,
@@ -52,12 +55,18 @@ class RuleConfig:
     latest_plausible: date = date(2100, 1, 1)
 
 
+# The columns of the same patients' pathways at providers outside a run, for the cross-provider rule (T21).
+OTHERS_SCHEMA = {"pathway_id": pl.Int64, "provider_id": pl.Int64, "nhs_number": pl.Utf8, "tfc": pl.Utf8,
+                 "status": pl.Utf8}
+
+
 @dataclass
 class Frames:
     pathways: pl.DataFrame
     events: pl.DataFrame
     census: date
     config: RuleConfig = field(default_factory=RuleConfig)
+    others: pl.DataFrame | None = None  # context only: never reported on
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,8 @@ def _open_rtt() -> pl.Expr:
     return _on_list() & pl.col("list_type").is_in(RTT_LISTS)
 
 
-def _nhs_valid(col: str) -> pl.Expr:
+def _nhs_check_digit_ok(col: str) -> pl.Expr:
+    """Ten digits and the Modulus 11 check digit."""
     s = pl.col(col).fill_null("")
     fmt = s.str.contains(r"^\d{10}$")
     total = sum(s.str.slice(i, 1).cast(pl.Int32, strict=False) * (10 - i) for i in range(9))
@@ -110,14 +120,29 @@ def _nhs_valid(col: str) -> pl.Expr:
     return fmt & (check != 10) & (check == s.str.slice(9, 1).cast(pl.Int32, strict=False))
 
 
+def _nhs_in_range(col: str, allow_test_range: bool = True) -> pl.Expr:
+    """In an allocated range (`core.nhs_number.RANGES`) or, if allowed, the synthetic 9xx test range
+    (as the importer accepts)."""
+    num = pl.col(col).cast(pl.Int64, strict=False)
+    in_range = pl.lit(False)
+    for low, high, _use, allocated in nhs_number.RANGES:
+        if allocated or (allow_test_range and low >= TEST_RANGE_FROM):
+            in_range = in_range | num.is_between(low, high)
+    return in_range.fill_null(False)
+
+
+def _nhs_valid(col: str, allow_test_range: bool = True) -> pl.Expr:
+    return _nhs_check_digit_ok(col) & _nhs_in_range(col, allow_test_range)
+
+
 @rule("T1", "NHS number missing or invalid", severity="error", team="data_quality",
       fix="Trace the patient on PDS and correct the NHS number", source="Data Dictionary NHS NUMBER; Modulus 11")
 def t1(f: Frames) -> pl.DataFrame:
-    valid = _nhs_valid("nhs_number")
-    if not f.config.allow_test_range:
-        valid = valid & ~pl.col("nhs_number").str.starts_with("999")
-    return _flag(f.pathways, ~valid, pl.when(pl.col("nhs_number").fill_null("") == "")
-                 .then(pl.lit("no NHS number")).otherwise(pl.lit("NHS number fails the format or check digit")))
+    valid = _nhs_valid("nhs_number", f.config.allow_test_range)
+    n = pl.col("nhs_number").fill_null("")
+    return _flag(f.pathways, ~valid, pl.when(n == "").then(pl.lit("no NHS number"))
+                 .when(_nhs_check_digit_ok("nhs_number")).then(pl.lit("NHS number is not in an allocated range"))
+                 .otherwise(pl.lit("NHS number fails the format or check digit")))
 
 
 @rule("T2", "Patient pathway identifier or issuer missing", severity="error", team="data_quality",
@@ -305,8 +330,15 @@ def t20(f: Frames) -> pl.DataFrame:
 @rule("T21", "Same patient on several providers' lists for one treatment function", severity="info",
       team="validation", fix="Check for a duplicate referral or a mutual-aid transfer", source="derived")
 def t21(f: Frames) -> pl.DataFrame:
-    p = f.pathways.filter(_on_list() & _nhs_valid("nhs_number"))
+    """In a run for some providers, `f.others` holds the same patients' pathways at the other providers,
+    so the rule sees them; findings are reported only for the run's own pathways."""
+    cols = list(OTHERS_SCHEMA)
+    p = f.pathways.select(cols)
+    if f.others is not None and f.others.height:
+        p = pl.concat([p, f.others.select(cols).cast(OTHERS_SCHEMA)])
+    p = p.filter(_on_list() & _nhs_valid("nhs_number"))
     multi = p.filter(pl.col("provider_id").n_unique().over("nhs_number", "tfc") > 1)
+    multi = multi.join(f.pathways.select("pathway_id"), on="pathway_id", how="semi")
     return multi.select("pathway_id", detail=pl.format("also on another provider's list for treatment function {}",
                                                        pl.col("tfc")))
 
@@ -315,14 +347,18 @@ FINDING_SCHEMA = {"pathway_id": pl.Int64, "rule": pl.Utf8, "severity": pl.Utf8, 
 
 
 def run(pathways: pl.DataFrame, census: date, *, events: pl.DataFrame | None = None,
-        config: RuleConfig | None = None, rules: list[str] | None = None) -> pl.DataFrame:
-    """Every (or the chosen) rule over the list; one row per finding."""
+        config: RuleConfig | None = None, rules: list[str] | None = None,
+        others: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Every (or the chosen) rule over the list; one row per finding. `others` (`OTHERS_SCHEMA`): the
+    same patients' pathways at providers outside the run, which cross-provider rules look at but never
+    report on."""
     missing = set(PATHWAY_SCHEMA) - set(pathways.columns)
     if missing:
         raise ValueError(f"pathway frame lacks columns: {', '.join(sorted(missing))}")
     events = events if events is not None else pl.DataFrame(schema=EVENT_SCHEMA)
     frames = Frames(pathways.cast({k: v for k, v in PATHWAY_SCHEMA.items() if k in pathways.columns}),
-                    events.cast(EVENT_SCHEMA), census, config or RuleConfig())
+                    events.cast(EVENT_SCHEMA), census, config or RuleConfig(),
+                    others.cast(OTHERS_SCHEMA) if others is not None else None)
     chosen = [RULES[c] for c in (rules or sorted(RULES, key=lambda c: int(c[1:])))]
     parts = []
     for r in chosen:

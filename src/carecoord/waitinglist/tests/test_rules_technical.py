@@ -62,6 +62,18 @@ def test_t1_can_refuse_the_test_range():
     assert fired("T1", row(0), allow_test_range=False) == {1}
 
 
+@pytest.mark.parametrize("nhs", ["0000000000", "0000000019", "5555555555", "3113000009", "8600000009"])
+def test_t1_a_valid_check_digit_outside_an_allocated_range_fires(nhs):
+    # each passes Modulus 11 but lies in an unreserved or never-issued range (reference §5.2)
+    out = t.run(frame(row(0, nhs_number=nhs)), CENSUS, rules=["T1"])
+    assert out["pathway_id"].to_list() == [1] and out["detail"][0] == "NHS number is not in an allocated range"
+
+
+@pytest.mark.parametrize("nhs", ["4010232137", "9434765919", "6000000006", "3200000007"])
+def test_t1_allocated_ranges_and_the_synthetic_9xx_range_pass(nhs):
+    assert fired("T1", row(0, nhs_number=nhs)) == set()
+
+
 def test_t2_ppid():
     assert fired("T2", row(0, ppid=""), row(1, ppid="X" * 21), row(2, ppid_issuer=""), row(3, ppid="X" * 20)) == {1, 2, 3}
 
@@ -158,6 +170,17 @@ def test_t20_planned_past_due():
 def test_t21_same_patient_two_providers_same_tfc():
     assert fired("T21", row(0), row(1, nhs_number=NHS[0], provider_id=2), row(2, nhs_number=NHS[0], provider_id=3,
                                                                                tfc="130")) == {1, 2}
+
+
+def test_t21_in_a_run_for_one_provider_looks_at_the_patients_other_providers_but_reports_only_its_own():
+    others = pl.DataFrame([{"pathway_id": 50, "provider_id": 2, "nhs_number": NHS[0], "tfc": "110",
+                            "status": "on_list"},
+                           {"pathway_id": 51, "provider_id": 2, "nhs_number": NHS[1], "tfc": "130",
+                            "status": "on_list"}], schema=t.OTHERS_SCHEMA)
+    mine = frame(row(0), row(1))  # NHS[1] is elsewhere for another treatment function: no finding
+    out = t.run(mine, CENSUS, rules=["T21"], others=others)
+    assert out["pathway_id"].to_list() == [1]
+    assert t.run(mine, CENSUS, rules=["T21"]).height == 0  # without the context it cannot see it
 
 
 def test_findings_name_rule_severity_team_and_never_the_nhs_number():
