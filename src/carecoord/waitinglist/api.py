@@ -106,7 +106,7 @@ def ptl(request, filters: Query[PtlFilters]):
     query = PtlQuery.from_form(form, page=filters.page)
     scope = request.organisation.patient_scope_ids() if request.organisation else []
     qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"), scope)
-    paginator = EstimatingPaginator(qs, PAGE)
+    paginator = EstimatingPaginator(qs, PAGE, exact=query.duplicates == "only")
     count = paginator.count
     page = query.page
     pages = max(1, -(-count // PAGE))

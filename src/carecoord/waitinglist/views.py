@@ -88,7 +88,7 @@ def ptl(request):
         return render(request, "waitinglist/ptl.jinja", {**context, "rows": None, "page": None, "paginator": None,
                                                           "duplicates": None}, status=200)
     qs = _ptl_queryset(request, query, scope)
-    paginator = EstimatingPaginator(qs, PAGE_SIZE)
+    paginator = EstimatingPaginator(qs, PAGE_SIZE, exact=query.duplicates == "only")
     page = paginator.get_page(query.page)  # past the end: the last page
     query.page = page.number
     dupes = possible_duplicates(page.object_list, scope)

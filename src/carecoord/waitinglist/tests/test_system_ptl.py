@@ -158,3 +158,16 @@ def test_system_export_carries_provider_and_duplicate_columns(icb_client, client
     client.force_login(user_with_roles(trust, Role.WAITING_LIST_MANAGER))
     header = client.get("/waiting-list/export.csv").content.decode().splitlines()[0]
     assert "possible_duplicate" not in header
+
+
+def test_the_possible_duplicates_filter_shows_its_exact_count(icb_client, world, monkeypatch):
+    """PostgreSQL overestimates the possible-duplicates filter badly (on the demo: "about 24,681" for
+    144 rows, with hundreds of empty pages), so that filter is always counted exactly; other large
+    lists keep the estimate."""
+    from carecoord.waitinglist import ptl
+
+    monkeypatch.setattr(ptl, "planner_estimate", lambda qs: 1_000_000)
+    body = _body(icb_client, duplicates="only")
+    assert "2 open pathways match" in body and "About 2 " not in body
+    assert icb_client.get("/api/v1/waiting-list/ptl", {"duplicates": "only"}).json()["count"] == 2
+    assert "About 1,000,000 open pathways match" in _body(icb_client)
