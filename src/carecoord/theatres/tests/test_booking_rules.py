@@ -2,18 +2,18 @@
 waiting list, the 28-day rebooking count, cancelling twice at once, and bounded inputs."""
 
 import html
-import threading
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from carecoord.core.models import AuditLog, Job, Role
 from carecoord.core.services.audit import Auditor
+from carecoord.testing.concurrency import race
 from carecoord.testing.factories import pathway_at, patient_at, user_with_roles
 from carecoord.theatres import services
 from carecoord.theatres.models import Booking, Cancellation, TheatreSession
@@ -187,27 +187,14 @@ def test_metrics_over_a_reversed_or_empty_period(trust, setup):  # noqa: F811
 def test_simultaneous_cancellations_cancel_once_and_say_already_cancelled(trust, setup, lists):  # noqa: F811
     user = user_with_roles(trust, Role.SCHEDULER)
     b = _book(lists[0], _ready(trust), user)
-    barrier = threading.Barrier(3)
-    results = []
 
-    def cancel():
-        try:
-            booking = Booking.objects.select_related("session", "pathway").get(pk=b.pk)
-            barrier.wait()
-            services.cancel(booking, reason_code="no_ward_bed", user=user, auditor=Auditor(user))
-            results.append("ok")
-        except services.BookingError as exc:
-            results.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - the test reports anything else
-            results.append(repr(exc))
-        finally:
-            connections.close_all()
+    def cancel(i):
+        booking = Booking.objects.select_related("session", "pathway").get(pk=b.pk)
+        services.cancel(booking, reason_code="no_ward_bed", user=user, auditor=Auditor(user))
+        return "ok"
 
-    threads = [threading.Thread(target=cancel) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = [str(r) if isinstance(r, services.BookingError) else r if r == "ok" else repr(r)
+               for r in race(cancel, 3)]
     assert sorted(results) == ["ok", "the booking is already cancelled", "the booking is already cancelled"]
     assert Cancellation.objects.filter(booking=b).count() == 1
 

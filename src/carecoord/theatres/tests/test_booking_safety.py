@@ -1,15 +1,15 @@
 """Booking guarantees held by PostgreSQL itself, including under concurrent bookings."""
 
-import threading
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from django.db import IntegrityError, InternalError, OperationalError, connection, connections, transaction
+from django.db import IntegrityError, InternalError, OperationalError, connection, transaction
 
 from carecoord.core.models import Role
 from carecoord.core.services.audit import Auditor
+from carecoord.testing.concurrency import race
 from carecoord.testing.factories import SiteFactory, pathway_at, user_with_roles
 from carecoord.theatres import services
 from carecoord.theatres.models import Booking, ConsultantLeave, Theatre, TheatreSession
@@ -118,25 +118,13 @@ def test_concurrent_schedulers_cannot_overfill_a_session(trust):
     theatre = Theatre.objects.create(site=SiteFactory(organisation=trust), name="T", specialties=["110"])
     session = _session(theatre)
     pathways = [pathway_at(trust) for _ in range(8)]
-    barrier = threading.Barrier(8)
-    results = []
 
     def book(i):
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                _book(session, pathways[i], 60, order=i + 1)
-            results.append("ok")
-        except GUARD_ERRORS:
-            results.append("refused")
-        finally:
-            connections.close_all()
+        with transaction.atomic():
+            _book(session, pathways[i], 60, order=i + 1)
+        return "ok"
 
-    threads = [threading.Thread(target=book, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = ["refused" if isinstance(r, GUARD_ERRORS) else r for r in race(book, 8)]
     assert results.count("ok") == 4 and results.count("refused") == 4
     with connection.cursor() as cur:
         cur.execute("SELECT SUM(predicted_minutes) FROM theatres_booking WHERE session_id = %s", [session.pk])
@@ -150,25 +138,14 @@ def test_concurrent_double_booking_of_one_patient_is_refused(trust):
     s1, s2 = _session(theatre), _session(other)
     p1 = pathway_at(trust)
     p2 = pathway_at(trust, patient=p1.patient, tfc="130")
-    barrier = threading.Barrier(2)
-    results = []
+    pairs = ((s1, p1), (s2, p2))
 
-    def book(session, pathway):
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                _book(session, pathway)
-            results.append("ok")
-        except Exception as exc:
-            results.append("refused" if _refused(exc) else repr(exc))
-        finally:
-            connections.close_all()
+    def book(i):
+        with transaction.atomic():
+            _book(*pairs[i])
+        return "ok"
 
-    threads = [threading.Thread(target=book, args=a) for a in ((s1, p1), (s2, p2))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = [r if r == "ok" else "refused" if _refused(r) else repr(r) for r in race(book)]
     assert sorted(results) == ["ok", "refused"]
 
 
@@ -185,24 +162,13 @@ def test_two_schedulers_booking_one_patient_at_once_get_one_booking_and_the_reas
         s1, s2 = _session(theatre, day=day), _session(other, day=day, specialty="130")
         p1 = _bookable(trust)
         p2 = _bookable(trust, patient=p1.patient, tfc="130")
-        barrier = threading.Barrier(2)
-        results = []
+        pairs = ((s1, p1), (s2, p2))
 
-        def book(session, pathway, barrier=barrier, results=results):
-            try:
-                barrier.wait()
-                services.book(session, pathway, by=user, auditor=Auditor(user))
-                results.append("ok")
-            except services.BookingRefused as exc:
-                results.append(str(exc))
-            finally:
-                connections.close_all()
+        def book(i, pairs=pairs):
+            services.book(*pairs[i], by=user, auditor=Auditor(user))
+            return "ok"
 
-        threads = [threading.Thread(target=book, args=a) for a in ((s1, p1), (s2, p2))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = [str(r) if isinstance(r, services.BookingRefused) else r for r in race(book)]
         assert sorted(results) == ["ok", "the patient is already booked on another list at that time"]
         assert Booking.objects.filter(pathway__patient=p1.patient).count() == 1
 

@@ -1,38 +1,16 @@
 """Double clicks on separate database connections: one batch send, one open clinical task."""
 
-import threading
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 
 from carecoord.core.models import OutboxMessage, Role
 from carecoord.core.services.audit import Auditor
+from carecoord.testing.concurrency import race
 from carecoord.testing.factories import pathway_at, patient_at, user_with_roles
 from carecoord.validation import digital, workflows
 from carecoord.validation.models import DigitalBatch, DigitalMessage, ValidationTask
 from carecoord.validation.tests.test_digital import OLD, _patient
-
-
-def _race(fn, n=2):
-    """Run fn(i) in n threads released together, each on its own connection; returns results or errors."""
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def go(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
@@ -44,7 +22,7 @@ def test_two_sends_of_one_batch_at_once_message_each_patient_once(trust):
                                  auditor=Auditor(user, organisation=trust))
     # each request loaded the batch (still a draft) before either sent it
     copies = [DigitalBatch.objects.get(pk=batch.pk) for _ in range(2)]
-    results = _race(lambda i: digital.send(copies[i], auditor=Auditor(user, organisation=trust)))
+    results = race(lambda i: digital.send(copies[i], auditor=Auditor(user, organisation=trust)))
     sent = [r for r in results if isinstance(r, int)]
     refused = [r for r in results if isinstance(r, digital.DigitalError)]
     assert sent == [3] and len(refused) == 1 and "already been sent" in str(refused[0])
@@ -62,7 +40,7 @@ def test_two_requests_to_ask_a_clinician_at_once_open_one_task(trust):
             return workflows.request_review(p, reason="Escalated for clinical review",
                                             auditor=Auditor(user, organisation=trust)).pk
 
-    results = _race(ask, n=4)
+    results = race(ask, n=4)
     assert all(isinstance(r, int) for r in results), results
     assert ValidationTask.objects.filter(pathway=p, team="clinical", status="open").count() == 1
     assert len(set(results)) == 1
