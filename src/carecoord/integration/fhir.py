@@ -43,6 +43,7 @@ from carecoord.integration.wlmds import (
     ADMITTED,
     FUTURE_LIMIT_YEARS,
     NON_RTT,
+    PLANNED,
     future_limit,
     is_placeholder_date,
 )
@@ -451,7 +452,8 @@ def read_bundle(data, *, provider: Organisation) -> tuple[list[dict], list[FhirE
         if list_code:
             list_type = list_code
         elif wlt:
-            list_type = ListType.ADMITTED if wlt in ADMITTED else ListType.NON_ADMITTED
+            list_type = (ListType.PLANNED if wlt in PLANNED else ListType.ADMITTED if wlt in ADMITTED
+                         else ListType.NON_ADMITTED)
         else:
             list_type = ListType.NON_ADMITTED
         waiting_list_type = wlt or ("IRTT" if list_type == ListType.ADMITTED else "ORTT")

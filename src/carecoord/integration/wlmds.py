@@ -84,7 +84,8 @@ REQUIRED_VALUES = {
 SENTINEL_DATES = (date(9999, 12, 31), date(1900, 1, 1), date(1899, 12, 31), date(1800, 1, 1), date(2999, 12, 31))
 EARLIEST_DATE = date(1901, 1, 1)
 FUTURE_LIMIT_YEARS = 5
-ADMITTED = {"IRTT", "PTLI", "RTTI", "INON"}
+PLANNED = {"PTLO", "PTLI"}  # planned lists (§5): list type "planned", out of RTT scope (validation's T20 reads it)
+ADMITTED = {"IRTT", "RTTI", "INON"}
 NON_RTT = {"ONON", "INON"}
 SEXES = ("0", "1", "2", "9")
 PRIORITY_TYPES = ("1", "2", "3")
@@ -510,7 +511,8 @@ def _typed(good: pl.DataFrame, kind: str, date_format: str, codes: Codes) -> pl.
             pl.col("ppid_issuer").str.to_uppercase(),
             pl.col("site_code").str.to_uppercase(),
             pl.col("tfc").str.to_uppercase(),
-            pl.when(wlt.is_in(sorted(ADMITTED))).then(pl.lit("admitted")).otherwise(pl.lit("non_admitted"))
+            pl.when(wlt.is_in(sorted(PLANNED))).then(pl.lit("planned"))
+            .when(wlt.is_in(sorted(ADMITTED))).then(pl.lit("admitted")).otherwise(pl.lit("non_admitted"))
             .alias("list_type"),
             pl.when(wlt.is_in(sorted(NON_RTT))).then(pl.lit("non_rtt"))
             .when(pl.col("rtt_start").is_null()).then(pl.lit("unknown"))

@@ -502,3 +502,15 @@ def test_a_first_appointment_dna_in_a_stops_file_is_a_nullified_clock_to_the_ker
     assert events == [(date(2026, 11, 2), "33")]
     result = rtt.compute(events, referral_received=date(2026, 10, 1))
     assert result.periods[-1].nullified and not result.periods[-1].open
+
+
+def test_planned_list_rows_are_on_the_planned_list(trust, tmp_path):
+    """A PAS extract's PTLO/PTLI rows land on the planned list (out of RTT scope), and stay there when the
+    same extract comes again (a provider's own extract used to turn 189 planned pathways non-admitted)."""
+    rows = [wf.open_row(0, Waiting_List_Type="PTLO"), wf.open_row(1, Waiting_List_Type="PTLI"), wf.open_row(2)]
+    path = wf.write(tmp_path / "planned.csv", rows)
+    run(path, trust)
+    assert dict(Pathway.objects.values_list("waiting_list_type", "list_type")) == {
+        "PTLO": "planned", "PTLI": "planned", "IRTT": "admitted"}
+    again = run(path, trust)
+    assert (again.pathways_updated, again.pathways_unchanged) == (0, 3)

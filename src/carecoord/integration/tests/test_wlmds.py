@@ -167,8 +167,9 @@ def test_normalised_values():
 
 
 def test_list_types_and_clock_states():
-    for wlt, lt, cs in [("IRTT", "admitted", "open"), ("PTLI", "admitted", "open"), ("RTTI", "admitted", "open"),
-                        ("ORTT", "non_admitted", "open"), ("PTLO", "non_admitted", "open"),
+    # Planned lists (PTLO, PTLI) are list type "planned": out of RTT scope (§5), and what T20 looks for.
+    for wlt, lt, cs in [("IRTT", "admitted", "open"), ("PTLI", "planned", "open"), ("RTTI", "admitted", "open"),
+                        ("ORTT", "non_admitted", "open"), ("PTLO", "planned", "open"),
                         ("RTTO", "non_admitted", "open"), ("ONON", "non_admitted", "non_rtt"),
                         ("INON", "admitted", "non_rtt")]:
         row = clean_one(waiting_list_type=wlt).frame.row(0, named=True)
