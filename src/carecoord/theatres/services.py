@@ -429,9 +429,11 @@ def _require_on_list(booking: Booking) -> None:
 
 
 def confirm(booking: Booking, *, auditor) -> Booking:
-    _require_on_list(booking)
+    # The booking's own state first: one cancelled because the patient left the list says so, rather
+    # than asking the scheduler to cancel it.
     if booking.status != BookingStatus.PROVISIONAL:
         raise BookingError(f"the booking is {booking.get_status_display().lower()}, not provisional")
+    _require_on_list(booking)
     before = snapshot(booking)
     booking.status = BookingStatus.CONFIRMED
     _save_status(booking)

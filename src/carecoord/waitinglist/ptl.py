@@ -141,6 +141,7 @@ class PtlFilterForm(forms.Form):
         """`providers`: the organisations whose lists the user sees; with more than one (a system
         view) the provider filter becomes a choice among them."""
         super().__init__(*args, **kwargs)
+        self.single_list = providers is not None and len(providers) <= 1
         self.fields["priority"].choices = priority_choices()
         if providers and len(providers) > 1:
             self.fields["provider"] = CodeChoiceField(
@@ -151,6 +152,14 @@ class PtlFilterForm(forms.Form):
 
     def clean_provider(self):
         return self.cleaned_data["provider"].strip().upper()
+
+    def clean_duplicates(self):
+        # One provider's list has nothing to compare with: the filter would show an empty list that reads
+        # as "no duplicates" (only a system-wide list shows the patients also on another provider's list).
+        if self.cleaned_data["duplicates"] == "only" and self.single_list:
+            raise forms.ValidationError("Possible duplicates across providers are shown on a system-wide list "
+                                        "only: this list is one provider's")
+        return self.cleaned_data["duplicates"]
 
     def clean_site(self):
         return self.cleaned_data["site"].strip().upper()

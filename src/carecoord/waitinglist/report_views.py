@@ -21,9 +21,11 @@ def _census(request) -> tuple[date, str | None]:
     if not raw:
         return timezone.localdate(), None
     try:
-        return date.fromisoformat(raw), None
+        census = date.fromisoformat(raw)
     except ValueError:
         return timezone.localdate(), f"Enter the census date as YYYY-MM-DD (for example 2026-11-15), not “{raw[:20]}”"
+    problem = summary.census_problem(census, timezone.localdate())
+    return (timezone.localdate(), problem) if problem else (census, None)
 
 
 def _report(request, *, with_trend: bool = False):
@@ -89,7 +91,7 @@ def rtt_report(request):
 def rtt_report_csv(request):
     census, error, out, by_provider, _ = _report(request)
     if error:
-        return HttpResponse(error, status=400, content_type="text/plain")
+        return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
     Auditor.from_request(request).event(AuditLog.Action.EXPORT, "waitinglist.rtt_report",
                                         object_id=request.organisation.pk, summary=f"RTT summary CSV at {census}")
     resp = HttpResponse(content_type="text/csv")

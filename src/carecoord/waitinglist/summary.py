@@ -45,6 +45,18 @@ REPORTED_TFCS = ("100", "101", "110", "120", "130", "140", "150", "160", "170", 
                  "400", "410", "430", "502")
 OUT_OF_SCOPE_LIST_TYPES = ("PTLO", "PTLI", "ONON", "INON")  # planned and non-RTT lists (reference §1.3)
 TREND_WEEKS = 12
+EARLIEST_CENSUS = date(2007, 1, 1)  # the 18-week RTT standard's start; nothing earlier is an RTT census
+
+
+def census_problem(census: date, today: date) -> str | None:
+    """Why `census` cannot be reported (None if it can): the figures are counted from the list as held,
+    so a future date would present a projection as a census, and a date before RTT reporting is a typo."""
+    if census > today:
+        return (f"The census date {census:%d/%m/%Y} is after today ({today:%d/%m/%Y}): the report counts the "
+                f"list as it was, it does not project it")
+    if census < EARLIEST_CENSUS:
+        return f"The census date {census:%d/%m/%Y} is before RTT reporting began (2007)"
+    return None
 UNKNOWN_COLUMNS = {"start": "arrived", "stop": "left"}
 
 

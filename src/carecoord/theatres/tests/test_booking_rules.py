@@ -103,6 +103,9 @@ def test_removing_a_patient_cancels_their_booking_and_no_letter_goes(trust, list
     assert r["Content-Type"].startswith("text/html") and "No letter" in r.content.decode()
     page = sched_client.get(f"/theatres/sessions/{lists[0].pk}/").content.decode()
     assert "Removed from the waiting list" in page
+    # A scheduler confirming from a page opened before the removal is told the booking is cancelled.
+    r = sched_client.post(f"/theatres/bookings/{b.pk}/confirm/", follow=True).content.decode()
+    assert "the booking is cancelled, not provisional" in r and "cancel the booking" not in r
 
 
 def test_a_booking_of_a_pathway_off_the_list_gets_no_letter_or_confirmation(

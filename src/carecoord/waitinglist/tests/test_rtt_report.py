@@ -173,3 +173,24 @@ def test_json_contract_keys_are_kept(trust):
             "over_78", "over_104", "by_treatment_function"} <= set(out)
     assert {"total", "within_18_weeks", "pct_within_18_weeks", "median_weeks", "p92_weeks", "over_52", "over_65",
             "over_78", "over_104"} <= set(out["by_treatment_function"]["110"])
+
+
+@pytest.mark.django_db
+def test_a_future_or_pre_rtt_census_is_refused_not_projected(wlm_client, trust):
+    """The report counts the list as held; a census after today would present a projection as figures
+    (QA: 2027-06-01 showed "0.0% within 18 weeks"), and one before 2007 is a typo."""
+    from django.core.management.base import CommandError
+    from django.utils import timezone
+
+    pathway_at(trust, patient_at(trust), rtt_start=_days(20))
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    for bad in (tomorrow, date(2027 + 10, 6, 1), date(1999, 1, 1), date(1, 1, 1)):
+        body = wlm_client.get("/waiting-list/reports/rtt/", {"census": bad.isoformat()}).content.decode()
+        assert "There is a problem" in body and f"{bad:%d/%m/%Y}" in body
+        r = wlm_client.get("/waiting-list/reports/rtt.csv", {"census": bad.isoformat()})
+        assert r.status_code == 400 and r["Content-Type"] == "text/plain; charset=utf-8"
+        with pytest.raises(CommandError, match="--census"):
+            call_command("rtt", "summary", "--provider", "RAA", "--census", bad.isoformat())
+    r = wlm_client.get("/waiting-list/reports/rtt.csv", {"census": "abc"})
+    assert "“abc”" in r.content.decode("utf-8")
+    assert wlm_client.get("/waiting-list/reports/rtt/", {"census": timezone.localdate().isoformat()}).status_code == 200

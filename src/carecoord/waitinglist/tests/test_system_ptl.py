@@ -171,3 +171,13 @@ def test_the_possible_duplicates_filter_shows_its_exact_count(icb_client, world,
     assert "2 open pathways match" in body and "About 2 " not in body
     assert icb_client.get("/api/v1/waiting-list/ptl", {"duplicates": "only"}).json()["count"] == 2
     assert "About 1,000,000 open pathways match" in _body(icb_client)
+
+
+def test_a_trusts_own_list_refuses_the_duplicates_filter_instead_of_showing_nothing(client, trust, world):
+    """One provider's list has nothing to compare with: "possible duplicates only" on it is an error
+    naming why, not an empty list that reads as "no duplicates"."""
+    client.force_login(user_with_roles(trust, Role.WAITING_LIST_MANAGER))
+    body = _body(client, duplicates="only")
+    assert "There is a problem" in body and "system-wide list only" in body
+    assert "0 open pathways match" not in body
+    assert 'href="#id_duplicates"' in body and 'id="id_duplicates"' in body  # the summary links to the field

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from carecoord.core import csvsafe
 from carecoord.core.commands import iso_date, organisation
@@ -30,6 +31,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         census = iso_date(opts["census"], "--census")
+        problem = summary.census_problem(census, timezone.localdate())
+        if problem:
+            raise CommandError(f"--census: {problem}")
         if opts["provider"]:
             ids = [organisation(opts["provider"], "--provider").pk]
         else:
