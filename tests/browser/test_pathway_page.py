@@ -44,6 +44,8 @@ def test_long_notes_reflow_at_320_px(browser, live_server, long_text_pathway):
         services.remove_from_list(p, reason="duplicate", decided_by=user, rationale="z" * 3000, auditor=Auditor(user))
         page.goto(f"{live_server.url}/waiting-list/pathways/{p.pk}/")
         assert "Removed from the waiting list" in page.content()
+        # The callout's heading follows the h1 as an h2 (heading order).
+        assert page.locator("h2", has_text="Removed from the waiting list").count() == 1
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 320 + TOLERANCE, f"the removed pathway's page is {width} px wide at a 320 px viewport"
     finally:

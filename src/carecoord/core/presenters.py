@@ -19,8 +19,21 @@ class JobPresenter:
         return self.TAG.get(self.job.state, "grey")
 
     @property
+    def show_progress_bar(self) -> bool:
+        """A bar while the job is queued or running, and where a failed job stopped. A succeeded job has
+        none: its last progress report (say 11 of 13, when the last steps had nothing to count) would
+        read as unfinished work next to "Succeeded"."""
+        return self.job.percent is not None and self.job.state != "succeeded"
+
+    @property
+    def progress_label(self) -> str:
+        return "Progress when it stopped" if self.job.state == "failed" else "Progress"
+
+    @property
     def progress_text(self) -> str:
         j = self.job
+        if j.state == "succeeded":
+            return "Complete"
         if j.progress_total:
             return f"{formatting.number(j.progress_done)} of {formatting.number(j.progress_total)} ({j.percent}%)"
         if j.progress_done:

@@ -39,6 +39,17 @@ def assert_accessible(page, context: str = "") -> None:
                              f"{results.generate_report()}")
 
 
+def assert_in_landmarks(page, context: str = "") -> None:
+    """Run axe's best-practice "region" rule: all content sits inside a landmark (banner, nav, main...)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "rule", "values": ["region"]},
+                                       "resultTypes": ["violations"]})
+    if results.violations_count:
+        raise AssertionError(f"axe found content outside landmarks on {context or page.url}:\n"
+                             f"{results.generate_report()}")
+
+
 def login(page, live_server, user) -> None:
     """Give the browser page a logged-in session for `user` (no login form round trip)."""
     from django.conf import settings

@@ -49,3 +49,25 @@ def test_user_with_no_roles_is_told_so(client):
     client.force_login(UserFactory())
     r = client.get("/")
     assert r.status_code == 403 and b"do not have a role" in r.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("state, bar, label", [
+    ("running", True, "Progress: 11 of 13 (84%)"),
+    ("failed", True, "Progress when it stopped: 11 of 13 (84%)"),
+    ("succeeded", False, None),
+])
+def test_job_page_progress_bar_follows_the_state(wlm_client, trust, state, bar, label):
+    """A succeeded job whose last progress report was 11 of 13 shows no part-filled bar."""
+    from carecoord.core.models import Job
+
+    job = Job.objects.create(kind="theatre_plan", title="Assisted scheduling", organisation=trust, state=state,
+                             progress_done=11, progress_total=13, message="Done" if state == "succeeded" else "")
+    page = wlm_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert ('id="job-progress"' in page) is bar
+    if label:
+        assert label in page
+    else:
+        assert "84%" not in page
+    listing = wlm_client.get("/jobs/").content.decode()
+    assert ("Complete" in listing) is (state == "succeeded")

@@ -308,3 +308,25 @@ def test_tci_letter_names_the_procedure(trust, lists, scheduler):  # noqa: F811
     assert services.procedure_text("W371") == "Primary total hip replacement, cemented (OPCS-4 code W37.1)"
     assert services.procedure_text("Z999") == "OPCS-4 procedure code Z99.9"
     assert services.procedure_text("") == "as discussed with your consultant"
+
+
+def test_book_buttons_name_the_list_and_its_start_time(trust, lists, sched_client):  # noqa: F811
+    """A morning and an afternoon list in the same theatre on the same day: each Book button has its own
+    accessible name (WCAG 2.4.6), with the slot and the start time."""
+    import re
+
+    morning = lists[1]
+    TheatreSession.objects.create(
+        theatre=morning.theatre, template=None, date=morning.date, slot="pm", specialty=morning.specialty,
+        consultant_code=morning.consultant_code, starts_at=morning.ends_at + timedelta(hours=1),
+        ends_at=morning.ends_at + timedelta(hours=5))
+    p = _ready(trust)
+    body = html.unescape(sched_client.get(f"/theatres/book/{p.pk}/").content.decode())
+    names = [re.sub(r"<[^>]+>", "", b).strip() for b in re.findall(r"<button[^>]*>(.*?)</button>", body)
+             if b.startswith("Book")]
+    day = f"{morning.date.day} {morning.date:%B %Y}"
+    same_day = [n for n in names if day in n]
+    assert len(same_day) == 2, names
+    assert len(set(names)) == len(names), names
+    assert any("morning list" in n for n in same_day) and any("afternoon list" in n for n in same_day)
+    assert all(re.search(r" at \d\d:\d\d$", n) for n in names), names

@@ -73,6 +73,10 @@ def test_dashboard_page_and_csv(client, trust):
     client.force_login(user_with_roles(trust, Role.VALIDATOR))
     page = client.get("/validation/dashboard/").content.decode()
     assert 'id="teams"' in page and 'id="effect"' in page and "No digital validation batches" in page
+    # Every column of the effect table has a header with text (the first, for the rows' labels, hidden).
+    effect = page[page.index('id="effect"'):page.index("</table>", page.index('id="effect"'))]
+    assert '<th scope="col" class="nhsuk-table__header"></th>' not in effect
+    assert '<span class="nhsuk-u-visually-hidden">Scenario</span>' in effect
     r = client.get("/validation/dashboard/", {"format": "csv"})
     rows = list(csv.reader(io.StringIO(r.content.decode())))
     assert rows[0] == ["section", "item", "measure", "value"]
