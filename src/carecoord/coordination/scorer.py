@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
@@ -53,8 +53,19 @@ def mode() -> str:
 
 
 def _claim(limit: int) -> tuple[datetime, list[tuple[int, int, datetime]]]:
+    from carecoord.coordination.services import reading_time_bounds
+
     now = timezone.now()
+    latest, earliest = reading_time_bounds(now)
+    earliest = min(earliest, datetime(2000, 1, 1, tzinfo=UTC))
     with connection.cursor() as cur:
+        # Rows whose time ingest would refuse now (left from before the check, e.g. year 10000, which
+        # Python cannot even read back) are dropped with an error logged, so they cannot block the queue.
+        cur.execute("DELETE FROM coordination_scorequeue WHERE at > %s OR at < %s RETURNING organisation_id",
+                    [latest, earliest])
+        if dropped := cur.fetchall():
+            log.error("OPEL scorer dropped %d queued reading times outside the accepted range (providers %s)",
+                      len(dropped), sorted({o for (o,) in dropped})[:20])
         cur.execute("""
             UPDATE coordination_scorequeue q SET claimed_at = %s
             WHERE q.id IN (SELECT id FROM coordination_scorequeue
@@ -84,7 +95,13 @@ def drain_once(limit: int = CLAIM_LIMIT) -> int:
         parents = Organisation.objects.in_bulk({o.parent_id for o in orgs.values() if o.parent_id})
         _lock_systems(sorted({o.parent_id or o.pk for o in orgs.values()}))
         for at in sorted(by_time):
-            score_providers([orgs[i] for i in sorted(by_time[at]) if i in orgs], at, parents)
+            ids = sorted(by_time[at])
+            try:
+                with transaction.atomic():  # a savepoint: one bad reading time cannot block the others
+                    score_providers([orgs[i] for i in ids if i in orgs], at, parents)
+            except Exception as exc:  # noqa: BLE001 - logged and released (quarantined), never retried forever
+                log.error("OPEL scoring of providers %s at %s failed (%s); their queue rows are dropped",
+                          ids[:20], at.isoformat(), type(exc).__name__)
         _release(claim, [i for i, _, _ in rows])
     return len(rows)
 

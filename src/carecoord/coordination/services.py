@@ -8,7 +8,7 @@ import functools
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -70,9 +70,25 @@ class Item:
     value: float
 
 
+def reading_time_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The latest and earliest reading times accepted: at most CARECOORD_READING_FUTURE_MINUTES (5) after
+    now (a reading from the future would start live escalation), and not before
+    CARECOORD_READING_EARLIEST (2000-01-01 UTC) nor older than CARECOORD_READING_MAX_AGE_DAYS (if set)."""
+    now = now or timezone.now()
+    latest = now + timedelta(minutes=getattr(settings, "CARECOORD_READING_FUTURE_MINUTES", 5))
+    earliest = getattr(settings, "CARECOORD_READING_EARLIEST", None) or datetime(2000, 1, 1, tzinfo=UTC)
+    max_age = getattr(settings, "CARECOORD_READING_MAX_AGE_DAYS", None)
+    if max_age:
+        earliest = max(earliest, now - timedelta(days=max_age))
+    return latest, earliest
+
+
 def clean(items: list[dict]) -> list[Item]:
-    """Validate a batch: every item needs metric (text), time (ISO 8601 with offset) and a finite value."""
+    """Validate a batch: every item needs metric (text), time (ISO 8601 with offset, not in the future nor
+    unreasonably old: `reading_time_bounds`) and a finite value."""
     out, errors = [], []
+    latest, earliest = reading_time_bounds()
+    future = getattr(settings, "CARECOORD_READING_FUTURE_MINUTES", 5)
     if not isinstance(items, list) or not items:
         raise ReadingError([(0, "readings", "send a non-empty list of readings")])
     for i, raw in enumerate(items):
@@ -91,8 +107,18 @@ def clean(items: list[dict]) -> list[Item]:
         if at.tzinfo is None:
             errors.append((i, "time", "needs a UTC offset (e.g. +00:00) so the reading time is unambiguous"))
             continue
+        if at > latest:  # compared as aware datetimes: no conversion, so year 9999 cannot overflow here
+            errors.append((i, "time", f"is in the future (more than {future:g} minutes after now)"))
+            continue
+        if at < earliest:
+            errors.append((i, "time", f"is too old (before {earliest:%Y-%m-%d %H:%M} UTC)"))
+            continue
         value = raw.get("value")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        try:
+            ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(float(value))
+        except OverflowError:  # an integer too large for a float (e.g. 10**400)
+            ok = False
+        if not ok:
             errors.append((i, "value", "must be a finite number"))
             continue
         out.append(Item(metric.strip(), at, float(value)))

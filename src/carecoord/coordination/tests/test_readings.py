@@ -209,3 +209,40 @@ def test_sitrep_csv_upload_is_all_or_nothing_and_scoped(client, trust, other_tru
     client.force_login(user_with_roles(trust, Role.ORG_ADMIN))
     r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", good.encode())})
     assert r.status_code == 400 and "RBB is not a provider you may load for" in r.content.decode()
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00-14:00", "0001-01-01T00:00:00+14:00", "1999-12-31T23:00:00+00:00",
+                                  "FUTURE"])
+def test_extreme_or_future_reading_times_are_refused_naming_the_item(client, token, when):
+    from django.utils import timezone
+
+    if when == "FUTURE":
+        when = (timezone.now() + timedelta(minutes=20)).isoformat()
+    body = {"readings": [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 50},
+                         {"metric": "ga_bed_occupancy_pct", "time": when, "value": 50}]}
+    r = _post(client, token, body)
+    assert r.status_code == 400 and "readings[1].time" in r.json()["detail"]
+    assert Reading.objects.count() == 0
+
+
+def test_a_reading_a_minute_ahead_is_accepted(client, token):
+    from django.utils import timezone
+
+    body = {"readings": [{"metric": "ga_bed_occupancy_pct", "time": (timezone.now() + timedelta(minutes=1)).isoformat(),
+                          "value": 50}]}
+    assert _post(client, token, body).status_code == 200
+
+
+def test_a_huge_integer_value_is_a_400_naming_the_item(client, token):
+    body = {"readings": [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 10**400}]}
+    r = _post(client, token, body)
+    assert r.status_code == 400 and "readings[0].value" in r.json()["detail"]
+
+
+def test_csv_upload_refuses_a_future_time(client, trust, icb):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    text = f"provider,metric,time,value\nRAA,ga_bed_occupancy_pct,{AT.isoformat()},50\nRAA,ga_bed_occupancy_pct,9999-12-31T23:00:00-14:00,50\n"
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
+    assert r.status_code == 400 and "Row 3, time" in r.content.decode() and Reading.objects.count() == 0
