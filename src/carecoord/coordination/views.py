@@ -47,8 +47,11 @@ def board(request):
 def provider(request, code: str):
     system = _system(request)
     org = get_object_or_404(Organisation, ods_code=code, parent=system)
-    score = org.opel_scores.first()
-    history = list(org.opel_scores.order_by("-at")[:96])[::-1]
+    from django.utils import timezone
+
+    now = timezone.now()  # a score stored for a future time is not the current one
+    score = org.opel_scores.filter(at__lte=now).order_by("-at").first()
+    history = list(org.opel_scores.filter(at__lte=now).order_by("-at")[:96])[::-1]
     chart = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "description": f"OPEL score of {org.ods_code} over time", "width": "container", "height": 200,

@@ -246,3 +246,15 @@ def test_csv_upload_refuses_a_future_time(client, trust, icb):
     text = f"provider,metric,time,value\nRAA,ga_bed_occupancy_pct,{AT.isoformat()},50\nRAA,ga_bed_occupancy_pct,9999-12-31T23:00:00-14:00,50\n"
     r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
     assert r.status_code == 400 and "Row 3, time" in r.content.decode() and Reading.objects.count() == 0
+
+
+def test_provider_page_shows_the_current_score_not_a_future_one(client, trust, icb):
+    from django.utils import timezone
+
+    now = timezone.now()
+    for at, level in ((now - timedelta(minutes=10), 1), (now + timedelta(days=1), 4)):  # a future one left from before
+        OpelScore.objects.create(organisation=trust, at=at, edition="e", score=level * 10, level=level,
+                                 explanation={"parameters": []})
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    body = client.get(f"/coordination/providers/{trust.ods_code}/").content.decode()
+    assert "OPEL 1" in body and "OPEL 4" not in body
