@@ -129,7 +129,7 @@ def clean(items: list[dict]) -> list[Item]:
 
 def ingest(organisation: Organisation, items: list[dict], *, source: str = "api") -> dict:
     """Upsert a batch of readings for one provider (all-or-nothing); a repeated (metric, time)
-    replaces the earlier value. Each reading time with a new or changed value is queued for the
+    replaces the earlier value, within the batch too (the last one wins). Each reading time with a new or changed value is queued for the
     OPEL scorer (`coordination.scorer`) in the same statement; the scorer rescores the provider and
     its system there and raises alerts."""
     from carecoord.coordination import scorer
@@ -143,7 +143,8 @@ def ingest(organisation: Organisation, items: list[dict], *, source: str = "api"
                 INSERT INTO coordination_reading (organisation_id, metric, at, value, source, received_at)
                 SELECT DISTINCT ON (b.metric, b.at) %(org)s, b.metric, b.at, b.value, %(source)s, %(now)s
                 FROM unnest(%(metrics)s::varchar[], %(times)s::timestamptz[], %(values)s::float8[])
-                    AS b(metric, at, value)
+                    WITH ORDINALITY AS b(metric, at, value, pos)
+                ORDER BY b.metric, b.at, b.pos DESC  -- a repeat in the batch: the last one wins
                 ON CONFLICT (organisation_id, metric, at) DO UPDATE SET value = EXCLUDED.value,
                     source = EXCLUDED.source, received_at = EXCLUDED.received_at
                 WHERE coordination_reading.value IS DISTINCT FROM EXCLUDED.value

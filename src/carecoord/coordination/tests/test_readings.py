@@ -258,3 +258,16 @@ def test_provider_page_shows_the_current_score_not_a_future_one(client, trust, i
     client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
     body = client.get(f"/coordination/providers/{trust.ods_code}/").content.decode()
     assert "OPEL 1" in body and "OPEL 4" not in body
+
+
+def test_a_repeat_within_one_batch_keeps_the_last_value(client, token, trust, icb):
+    rows = [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": v} for v in (10, 20, 99)]
+    assert _post(client, token, {"readings": rows}).status_code == 200
+    assert Reading.objects.get().value == 99
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    t = (AT + timedelta(minutes=15)).isoformat()
+    text = f"provider,metric,time,value\nRAA,ga_bed_occupancy_pct,{t},70\nRAA,ga_bed_occupancy_pct,{t},71\n"
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
+    assert r.status_code == 302 and Reading.objects.get(at=AT + timedelta(minutes=15)).value == 71
