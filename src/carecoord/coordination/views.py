@@ -174,6 +174,9 @@ def stream(request):
     return resp
 
 
+UPLOAD_LIMIT = 10_000_000  # bytes; a larger sitrep CSV is refused whole (never cut short)
+
+
 class ReadingsUploadForm(forms.Form):
     file = forms.FileField(label="Sitrep CSV", help_text="Columns provider (ODS code), metric, time (ISO 8601 with "
                                                          "offset) and value: the same as `carecoord opel score`")
@@ -189,9 +192,12 @@ def upload(request):
     allowed = {p.ods_code: p for p in services.providers_of(system)}
     if request.organisation.pk != system.pk:  # provider staff: their own organisation only
         allowed = {request.organisation.ods_code: request.organisation}
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["file"].size > UPLOAD_LIMIT:
+        errors = [f"The file is {form.cleaned_data['file'].size / 1e6:.1f} MB: the limit is {UPLOAD_LIMIT / 1e6:g} MB. "
+                  "Split it into smaller files"]
+    elif request.method == "POST" and form.is_valid():
         try:
-            done = services.ingest_csv(form.cleaned_data["file"].read(10_000_000).decode("utf-8-sig"), allowed)
+            done = services.ingest_csv(form.cleaned_data["file"].read().decode("utf-8-sig"), allowed)
         except UnicodeDecodeError:
             errors = ["The file must be CSV text in UTF-8"]
         except services.CsvError as exc:

@@ -271,3 +271,17 @@ def test_a_repeat_within_one_batch_keeps_the_last_value(client, token, trust, ic
     text = f"provider,metric,time,value\nRAA,ga_bed_occupancy_pct,{t},70\nRAA,ga_bed_occupancy_pct,{t},71\n"
     r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
     assert r.status_code == 302 and Reading.objects.get(at=AT + timedelta(minutes=15)).value == 71
+
+
+def test_csv_upload_over_the_size_limit_is_refused_not_truncated(client, trust, icb, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from carecoord.coordination import views
+
+    monkeypatch.setattr(views, "UPLOAD_LIMIT", 200, raising=False)
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    text = "provider,metric,time,value\n" + "".join(
+        f"RAA,ga_bed_occupancy_pct,{(AT + timedelta(minutes=15 * k)).isoformat()},{50 + k}\n" for k in range(6))
+    assert len(text.encode()) > 200
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
+    assert r.status_code == 400 and "the limit is" in r.content.decode() and Reading.objects.count() == 0
