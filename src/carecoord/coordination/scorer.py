@@ -144,13 +144,31 @@ def score_providers(providers: list[Organisation], at: datetime, parents: dict[i
     per_system: dict[int, list[OpelScore]] = defaultdict(list)
     for s in stored:
         per_system[s.organisation.parent_id or s.organisation.pk].append(s)
+    current = _current([s.organisation_id for s in stored] + list(per_system), at, ed_name)
     for sys_id, scores in per_system.items():
         system = parents.get(sys_id) or scores[0].organisation
         if system.kind not in PROVIDER_KINDS:
             scores = [*scores, services.rescore_system(system, at)]
-        opel_scored.send(sender=OpelScore, system=system, scores=scores)
-    _alerts(targets, at, stored, parents)
+        live = [s for s in scores if s.organisation_id in current]
+        if live:  # a backfilled or superseded score is stored, but starts no action
+            opel_scored.send(sender=OpelScore, system=system, scores=live)
+    _alerts([p for p in targets if p.pk in current], at, [s for s in stored if s.organisation_id in current], parents)
     return stored
+
+
+def _current(org_ids: list[int], at: datetime, ed_name: str) -> set[int]:
+    """Those of `org_ids` for which a score at `at` is their current one: `at` is within the staleness
+    limit of now (`services.score_stale_after`) and no later score exists. Only current scores start
+    escalation actions and raise alerts; a backfill or a correction of history is rescored quietly."""
+    from carecoord.coordination import services
+
+    if not org_ids or at < timezone.now() - services.score_stale_after():
+        return set()
+    with connection.cursor() as cur:
+        cur.execute("SELECT DISTINCT organisation_id FROM coordination_opelscore "
+                    "WHERE organisation_id = ANY(%s) AND edition = %s AND at > %s", [org_ids, ed_name, at])
+        newer = {o for (o,) in cur.fetchall()}
+    return set(org_ids) - newer
 
 
 def _store(targets: list[Organisation], at: datetime, ed_name: str, results: dict[str, dict]) -> list[OpelScore]:

@@ -70,6 +70,12 @@ class Item:
     value: float
 
 
+def score_stale_after() -> timedelta:
+    """An OPEL score older than this (CARECOORD_OPEL_SCORE_STALE_MINUTES, 60) is not current: it starts
+    no action or alert, and the system score and the board count its provider as unscored (stale)."""
+    return timedelta(minutes=getattr(settings, "CARECOORD_OPEL_SCORE_STALE_MINUTES", 60))
+
+
 def reading_time_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """The latest and earliest reading times accepted: at most CARECOORD_READING_FUTURE_MINUTES (5) after
     now (a reading from the future would start live escalation), and not before

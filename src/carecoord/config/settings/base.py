@@ -211,6 +211,9 @@ CARECOORD_SCC_SCORING = os.environ.get("CARECOORD_SCC_SCORING", "background")
 # SCC readings more than this many minutes in the future are refused (coordination/services.clean), as
 # are readings before 2000 or, if set, older than CARECOORD_READING_MAX_AGE_DAYS.
 CARECOORD_READING_FUTURE_MINUTES = int(os.environ.get("CARECOORD_READING_FUTURE_MINUTES", "5"))
+# An OPEL score older than this is stale: it starts no escalation action or alert (a backfill is rescored
+# quietly), the system score counts that provider as unscored, and the board shows it as stale.
+CARECOORD_OPEL_SCORE_STALE_MINUTES = int(os.environ.get("CARECOORD_OPEL_SCORE_STALE_MINUTES", "60"))
 CARECOORD_READING_MAX_AGE_DAYS = int(os.environ.get("CARECOORD_READING_MAX_AGE_DAYS", "0")) or None
 
 # A WLMDS load of at least this many rows that is larger than the waiting list already held (an

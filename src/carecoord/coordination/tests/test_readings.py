@@ -12,7 +12,16 @@ from carecoord.core.services.api_tokens import issue
 from carecoord.testing.factories import user_with_roles
 
 pytestmark = pytest.mark.django_db
-AT = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+# A recent reading time (a quarter-hour, 45-60 minutes ago, so AT + 45 min is not in the future): only a
+# provider's current score starts actions and raises alerts.
+AT = datetime.now(UTC).replace(second=0, microsecond=0)
+AT -= timedelta(minutes=AT.minute % 15 + 45)
+
+
+@pytest.fixture(autouse=True)
+def _at_stays_current(settings):
+    """However long after collection a test runs, a score at AT..AT+45 min is still current."""
+    settings.CARECOORD_OPEL_SCORE_STALE_MINUTES = 60 + int((datetime.now(UTC) - AT).total_seconds() // 60)
 
 
 def _post(client, token, body):
@@ -285,3 +294,18 @@ def test_csv_upload_over_the_size_limit_is_refused_not_truncated(client, trust, 
     assert len(text.encode()) > 200
     r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
     assert r.status_code == 400 and "the limit is" in r.content.decode() and Reading.objects.count() == 0
+
+
+def test_an_old_or_out_of_order_reading_raises_no_alert(trust, icb):
+    from carecoord.coordination.models import Alert, AlertRule
+
+    AlertRule.objects.create(system=icb, metric="ga_bed_occupancy_pct", direction="above", threshold=95)
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": (AT - timedelta(days=9)).isoformat(),
+                             "value": 99}])
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 80}])
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": (AT - timedelta(minutes=15)).isoformat(),
+                             "value": 99}])
+    assert not Alert.objects.exists()
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": (AT + timedelta(minutes=15)).isoformat(),
+                             "value": 99}])
+    assert Alert.objects.get().value == 99
