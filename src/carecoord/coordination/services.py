@@ -214,21 +214,33 @@ def providers_of(system: Organisation) -> list[Organisation]:
 
 
 def rescore_system(system: Organisation, at: datetime) -> OpelScore:
-    """Combine every provider's latest score at or before `at` into the system's score. One index
+    """Combine every provider's latest score at or before `at` into the system's score; a provider whose
+    latest score is older than `score_stale_after()` counts as unscored (stale). One index
     probe per provider (LATERAL … LIMIT 1), so the cost does not grow with the score history."""
     ed = current_edition()
     ed_name = ed.name
     with connection.cursor() as cur:
         cur.execute("""
-            SELECT o.ods_code, s.summary
+            SELECT o.ods_code, s.summary, s.at < %s
             FROM core_organisation o
-            CROSS JOIN LATERAL (SELECT explanation - 'parameters' AS summary  -- the per-parameter detail is not needed
+            CROSS JOIN LATERAL (SELECT at, explanation - 'parameters' AS summary  -- the per-parameter detail is not needed
                                 FROM coordination_opelscore
                                 WHERE organisation_id = o.id AND at <= %s AND edition = %s AND NOT is_system
                                 ORDER BY at DESC LIMIT 1) s
-            WHERE o.parent_id = %s AND o.kind = ANY(%s)""", [at, ed_name, system.pk, list(PROVIDER_KINDS)])
+            WHERE o.parent_id = %s AND o.kind = ANY(%s)""",
+                    [at - score_stale_after(), at, ed_name, system.pk, list(PROVIDER_KINDS)])
         rows = cur.fetchall()
-    res = opel.score_system(ed, {code: json.loads(v) if isinstance(v, str) else v for code, v in rows})
+    results, blank = {}, {}
+    for code, v, stale in rows:
+        summary = json.loads(v) if isinstance(v, str) else v
+        if stale:  # its latest score is too old to count: unscored at `at`, with the worst case of nothing known
+            pillar = summary.get("pillar")
+            if pillar not in blank:
+                blank[pillar] = opel.score_provider(ed, {}, at, pillar=pillar)["score_if_missing_worst"]
+            summary = {**summary, "score": None, "level": None, "provisional": True,
+                       "score_if_missing_worst": blank[pillar], "stale": True}
+        results[code] = summary
+    res = opel.score_system(ed, results)
     return _store(system, at, ed_name, res, is_system=True)
 
 
@@ -247,6 +259,7 @@ class ProviderState:
     previous_level: int | None
     latest: dict[str, tuple[float, datetime]]
     history: list[tuple[datetime, int | None]]
+    stale: bool = False  # its latest score is older than score_stale_after(): no definite level now
 
     def sparkline(self, n: int = 48, width: int = 96, height: int = 24) -> dict | None:
         """SVG polyline points of the OPEL level over the last `n` scores, and a text alternative."""
@@ -280,7 +293,8 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
         prev = next((s.level for s in scores[1:] if s.at <= at - timedelta(hours=1)), None)
         if current and prev is not None and current.level != prev:
             changes.append((p, prev, current.level))
-        states.append(ProviderState(p, current, prev, latest_of[p.pk], [(s.at, s.level) for s in reversed(scores)]))
+        states.append(ProviderState(p, current, prev, latest_of[p.pk], [(s.at, s.level) for s in reversed(scores)],
+                                    stale=current is not None and current.at < at - score_stale_after()))
     system_score = OpelScore.objects.filter(organisation=system, is_system=True, at__lte=at).order_by("-at").first()
     from carecoord.coordination.models import Alert
 

@@ -309,3 +309,14 @@ def test_an_old_or_out_of_order_reading_raises_no_alert(trust, icb):
     services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": (AT + timedelta(minutes=15)).isoformat(),
                              "value": 99}])
     assert Alert.objects.get().value == 99
+
+
+def test_a_stale_provider_score_counts_as_unscored_in_the_system_and_shows_stale(client, trust, other_trust, icb):
+    services.ingest(trust, batch(at=AT - timedelta(hours=13), handover=200)["readings"])  # 13 hours old
+    services.ingest(other_trust, batch(at=AT, handover=5)["readings"])
+    system = OpelScore.objects.get(organisation=icb, at=AT)
+    assert system.explanation["providers_scored"] == 1
+    assert trust.ods_code in str(system.explanation["pillars"]) and system.explanation["provisional"]
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    body = client.get("/coordination/").content.decode()
+    assert "Stale" in body
