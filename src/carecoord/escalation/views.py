@@ -163,8 +163,7 @@ def mutual_aid_list(request):
                 messages.success(request, "Mutual aid requested")
                 return HttpResponseRedirect(reverse("escalation:mutual_aid"))
             except mutual_aid.MutualAidError as exc:
-                form.add_error("nhs_number" if "NHS number" in str(exc) or "patient" in str(exc) else "home_provider",
-                               str(exc)[0].upper() + str(exc)[1:])
+                form.add_error(exc.field, str(exc)[0].upper() + str(exc)[1:])  # None: a form-wide error
         status = 400
     requests_ = list(MutualAidRequest.objects.filter(system=system)
                      .select_related("requester", "agreed_offer__provider", "home_provider", "patient")
