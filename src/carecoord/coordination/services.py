@@ -252,6 +252,21 @@ def _store(org: Organisation, at: datetime, ed: str, res: dict, *, is_system: bo
     return score
 
 
+def provisional_note(score: OpelScore | None) -> str:
+    """"" for a definite level; else why the level is provisional: what it could be if everything
+    missing were at its worst (the kernel's `provisional` and `level_if_missing_worst`)."""
+    ex = (score.explanation or {}) if score is not None else {}
+    if score is None or not score.level or not ex.get("provisional"):
+        return ""
+    worst = ex.get("level_if_missing_worst")
+    if "parameters_total" in ex:
+        missing = f"{ex.get('parameters_missing', len(ex.get('missing', [])))} of {ex['parameters_total']} parameters missing"
+    else:
+        missing = f"{ex.get('providers_total', 0) - ex.get('providers_scored', 0)} of {ex.get('providers_total', 0)} providers unscored"
+    could = f"up to OPEL {worst}, " if worst and worst != score.level else ""
+    return f"provisional ({could}{missing})"
+
+
 @dataclass
 class ProviderState:
     organisation: Organisation
@@ -260,6 +275,18 @@ class ProviderState:
     latest: dict[str, tuple[float, datetime]]
     history: list[tuple[datetime, int | None]]
     stale: bool = False  # its latest score is older than score_stale_after(): no definite level now
+
+    @property
+    def provisional(self) -> str:
+        return "" if self.stale else provisional_note(self.score)
+
+    def level_text(self) -> str:
+        """The provider's level as text (sitrep): "OPEL 2", "OPEL 1 provisional (...)", "stale", or "–"."""
+        if self.stale:
+            return "stale"
+        if not (self.score and self.score.level):
+            return "–"
+        return f"OPEL {self.score.level}" + (f" {self.provisional}" if self.provisional else "")
 
     def sparkline(self, n: int = 48, width: int = 96, height: int = 24) -> dict | None:
         """SVG polyline points of the OPEL level over the last `n` scores, and a text alternative."""
@@ -301,7 +328,7 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
     alerts = list(Alert.objects.filter(rule__system=system, acknowledged_at__isnull=True)
                   .select_related("rule", "organisation").order_by("-raised_at")[:20])
     return {"system": system, "system_score": system_score, "providers": states, "changes": changes, "at": at,
-            "alerts": alerts}
+            "alerts": alerts, "system_provisional": provisional_note(system_score)}
 
 
 class CsvError(ValueError):

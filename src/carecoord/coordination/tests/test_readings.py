@@ -320,3 +320,17 @@ def test_a_stale_provider_score_counts_as_unscored_in_the_system_and_shows_stale
     client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
     body = client.get("/coordination/").content.decode()
     assert "Stale" in body
+
+
+def test_a_level_with_too_much_missing_is_shown_provisional_on_board_and_sitrep(client, trust, icb):
+    # only occupancy at a low value: level 1 now, but the missing parameters could make it higher
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 50}])
+    score = OpelScore.objects.get(organisation=trust, at=AT)
+    assert score.explanation["provisional"] and score.explanation["level_if_missing_worst"] != score.level
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    board = client.get("/coordination/").content.decode()
+    assert f"provisional (up to OPEL {score.explanation['level_if_missing_worst']}" in board
+    assert "parameters missing" in board
+    sitrep = client.get("/coordination/escalation/sitrep/").content.decode()
+    assert f"OPEL {score.level} provisional" in sitrep
+    assert client.get("/coordination/escalation/sitrep.pdf").status_code == 200
