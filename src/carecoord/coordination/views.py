@@ -26,6 +26,13 @@ def _system(request) -> Organisation:
     return org.parent
 
 
+def acting_for(request) -> Organisation | None:
+    """Whose SCC items (alerts, alert rules, escalation actions) the user may act on: None for the
+    system's own staff (every provider's and the system's), else only their own organisation's. (An
+    operator at a trust sees the system's board, but acts only for that trust.)"""
+    return None if request.organisation.pk == _system(request).pk else request.organisation
+
+
 @permission_required("coordination.view_board")
 def board(request):
     from carecoord.escalation import hours
@@ -40,7 +47,8 @@ def board(request):
     template = "coordination/_board.jinja" if request.htmx else "coordination/board.jinja"
     return render(request, template, {"page_title": "Coordination centre", "state": state, "metrics": services.KEY_METRICS,
                                       "level_tag": LEVEL_TAG,
-                                      "can_act": request.user.has_perm("coordination.act", request.organisation)})
+                                      "can_act": request.user.has_perm("coordination.act", request.organisation),
+                                      "act_for": acting_for(request)})
 
 
 @permission_required("coordination.view_board")
@@ -71,7 +79,10 @@ def acknowledge(request, pk: int):
 
     if not request.user.has_perm("coordination.act", request.organisation):
         raise PermissionDenied("coordination.act")
-    alert = Alert.objects.filter(pk=pk, rule__system=_system(request)).first()
+    alerts = Alert.objects.filter(pk=pk, rule__system=_system(request))
+    if (mine := acting_for(request)) is not None:  # a trust's operator: that trust's alerts only
+        alerts = alerts.filter(organisation=mine)
+    alert = alerts.first()
     if alert is None:
         raise Http404("no such alert")
     services.acknowledge(alert, by=request.user, auditor=Auditor.from_request(request))
@@ -103,7 +114,10 @@ def alert_rules(request):
         if form.is_valid():
             d = form.cleaned_data
             provider = None
-            if d["provider"]:
+            mine = acting_for(request)
+            if mine is not None and d["provider"].strip().upper() != mine.ods_code:
+                form.add_error("provider", f"As {mine.name}'s operator you may set rules for {mine.ods_code} only")
+            elif d["provider"]:
                 provider = Organisation.objects.filter(ods_code=d["provider"].strip().upper(), parent=system).first()
                 if provider is None:
                     form.add_error("provider", f"{d['provider']} is not one of {system.name}'s providers")

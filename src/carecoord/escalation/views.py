@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from carecoord.coordination.views import _system
+from carecoord.coordination.views import _system, acting_for
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
 from carecoord.escalation import mutual_aid, services
@@ -36,13 +36,16 @@ def log(request):
     return render(request, "escalation/log.jinja", {
         "page_title": "Escalation log", "day": day, "actions": actions, "prev": day - timedelta(days=1),
         "next": day + timedelta(days=1),
-        "can_act": request.user.has_perm("coordination.act", request.organisation)})
+        "can_act": request.user.has_perm("coordination.act", request.organisation), "act_for": acting_for(request)})
 
 
 @require_POST
 @permission_required("coordination.act")
 def act(request, pk: int):
-    action = EscalationAction.objects.filter(pk=pk, system=_system(request)).first()
+    actions = EscalationAction.objects.filter(pk=pk, system=_system(request))
+    if (mine := acting_for(request)) is not None:  # a trust's operator: that trust's actions only
+        actions = actions.filter(organisation=mine)
+    action = actions.first()
     if action is None:
         raise Http404("no such action")
     auditor = Auditor.from_request(request)

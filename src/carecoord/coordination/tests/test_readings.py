@@ -334,3 +334,41 @@ def test_a_level_with_too_much_missing_is_shown_provisional_on_board_and_sitrep(
     sitrep = client.get("/coordination/escalation/sitrep/").content.decode()
     assert f"OPEL {score.level} provisional" in sitrep
     assert client.get("/coordination/escalation/sitrep.pdf").status_code == 200
+
+
+def test_a_trust_operator_acts_only_on_their_own_trusts_items(client, trust, other_trust, icb):
+    from carecoord.coordination.models import Alert, AlertRule
+    from carecoord.escalation import services as esc
+    from carecoord.escalation.models import EscalationAction
+
+    rule = AlertRule.objects.create(system=icb, metric="ga_bed_occupancy_pct", direction="above", threshold=90)
+    theirs = Alert.objects.create(rule=rule, organisation=other_trust, at=AT, value=99)
+    ours = Alert.objects.create(rule=rule, organisation=trust, at=AT, value=99)
+    scores = [OpelScore.objects.create(organisation=o, at=AT, edition="e", score=40, level=4) for o in (trust, other_trust)]
+    esc.start_actions(icb, scores)
+    client.force_login(user_with_roles(trust, Role.SCC_OPERATOR))
+    board = client.get("/coordination/").content.decode()
+    assert f"alerts/{ours.pk}/acknowledge" in board and f"alerts/{theirs.pk}/acknowledge" not in board
+    assert client.post(f"/coordination/alerts/{theirs.pk}/acknowledge/").status_code == 404
+    assert client.post(f"/coordination/alerts/{ours.pk}/acknowledge/").status_code == 302
+    theirs.refresh_from_db()
+    assert theirs.acknowledged_at is None
+    for provider in (other_trust.ods_code, ""):  # another trust, or every provider
+        r = client.post("/coordination/alert-rules/", {"provider": provider, "metric": "opel_level",
+                                                       "direction": "above", "threshold": "3"})
+        assert r.status_code == 400 and "may set rules for RAA only" in r.content.decode()
+    assert client.post("/coordination/alert-rules/", {"provider": trust.ods_code, "metric": "opel_level",
+                                                      "direction": "above", "threshold": "3"}).status_code == 302
+    their_action = EscalationAction.objects.filter(organisation=other_trust).first()
+    our_action = EscalationAction.objects.filter(organisation=trust).first()
+    url = "/coordination/escalation/actions/{}/"
+    assert client.post(url.format(their_action.pk), {"do": "acknowledge"}).status_code == 404
+    client.post(url.format(our_action.pk), {"do": "acknowledge"})
+    our_action.refresh_from_db()
+    assert our_action.status == "acknowledged"
+    # the ICB's operator acts on every provider's
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    assert client.post(f"/coordination/alerts/{theirs.pk}/acknowledge/").status_code == 302
+    client.post(url.format(their_action.pk), {"do": "acknowledge"})
+    their_action.refresh_from_db()
+    assert their_action.status == "acknowledged"
