@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
@@ -53,8 +53,19 @@ def mode() -> str:
 
 
 def _claim(limit: int) -> tuple[datetime, list[tuple[int, int, datetime]]]:
+    from carecoord.coordination.services import reading_time_bounds
+
     now = timezone.now()
+    latest, earliest = reading_time_bounds(now)
+    earliest = min(earliest, datetime(2000, 1, 1, tzinfo=UTC))
     with connection.cursor() as cur:
+        # Rows whose time ingest would refuse now (left from before the check, e.g. year 10000, which
+        # Python cannot even read back) are dropped with an error logged, so they cannot block the queue.
+        cur.execute("DELETE FROM coordination_scorequeue WHERE at > %s OR at < %s RETURNING organisation_id",
+                    [latest, earliest])
+        if dropped := cur.fetchall():
+            log.error("OPEL scorer dropped %d queued reading times outside the accepted range (providers %s)",
+                      len(dropped), sorted({o for (o,) in dropped})[:20])
         cur.execute("""
             UPDATE coordination_scorequeue q SET claimed_at = %s
             WHERE q.id IN (SELECT id FROM coordination_scorequeue
@@ -84,7 +95,13 @@ def drain_once(limit: int = CLAIM_LIMIT) -> int:
         parents = Organisation.objects.in_bulk({o.parent_id for o in orgs.values() if o.parent_id})
         _lock_systems(sorted({o.parent_id or o.pk for o in orgs.values()}))
         for at in sorted(by_time):
-            score_providers([orgs[i] for i in sorted(by_time[at]) if i in orgs], at, parents)
+            ids = sorted(by_time[at])
+            try:
+                with transaction.atomic():  # a savepoint: one bad reading time cannot block the others
+                    score_providers([orgs[i] for i in ids if i in orgs], at, parents)
+            except Exception as exc:  # noqa: BLE001 - logged and released (quarantined), never retried forever
+                log.error("OPEL scoring of providers %s at %s failed (%s); their queue rows are dropped",
+                          ids[:20], at.isoformat(), type(exc).__name__)
         _release(claim, [i for i, _, _ in rows])
     return len(rows)
 
@@ -127,13 +144,31 @@ def score_providers(providers: list[Organisation], at: datetime, parents: dict[i
     per_system: dict[int, list[OpelScore]] = defaultdict(list)
     for s in stored:
         per_system[s.organisation.parent_id or s.organisation.pk].append(s)
+    current = _current([s.organisation_id for s in stored] + list(per_system), at, ed_name)
     for sys_id, scores in per_system.items():
         system = parents.get(sys_id) or scores[0].organisation
         if system.kind not in PROVIDER_KINDS:
             scores = [*scores, services.rescore_system(system, at)]
-        opel_scored.send(sender=OpelScore, system=system, scores=scores)
-    _alerts(targets, at, stored, parents)
+        live = [s for s in scores if s.organisation_id in current]
+        if live:  # a backfilled or superseded score is stored, but starts no action
+            opel_scored.send(sender=OpelScore, system=system, scores=live)
+    _alerts([p for p in targets if p.pk in current], at, [s for s in stored if s.organisation_id in current], parents)
     return stored
+
+
+def _current(org_ids: list[int], at: datetime, ed_name: str) -> set[int]:
+    """Those of `org_ids` for which a score at `at` is their current one: `at` is within the staleness
+    limit of now (`services.score_stale_after`) and no later score exists. Only current scores start
+    escalation actions and raise alerts; a backfill or a correction of history is rescored quietly."""
+    from carecoord.coordination import services
+
+    if not org_ids or at < timezone.now() - services.score_stale_after():
+        return set()
+    with connection.cursor() as cur:
+        cur.execute("SELECT DISTINCT organisation_id FROM coordination_opelscore "
+                    "WHERE organisation_id = ANY(%s) AND edition = %s AND at > %s", [org_ids, ed_name, at])
+        newer = {o for (o,) in cur.fetchall()}
+    return set(org_ids) - newer
 
 
 def _store(targets: list[Organisation], at: datetime, ed_name: str, results: dict[str, dict]) -> list[OpelScore]:

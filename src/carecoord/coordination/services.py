@@ -8,7 +8,7 @@ import functools
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -70,9 +70,31 @@ class Item:
     value: float
 
 
+def score_stale_after() -> timedelta:
+    """An OPEL score older than this (CARECOORD_OPEL_SCORE_STALE_MINUTES, 60) is not current: it starts
+    no action or alert, and the system score and the board count its provider as unscored (stale)."""
+    return timedelta(minutes=getattr(settings, "CARECOORD_OPEL_SCORE_STALE_MINUTES", 60))
+
+
+def reading_time_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The latest and earliest reading times accepted: at most CARECOORD_READING_FUTURE_MINUTES (5) after
+    now (a reading from the future would start live escalation), and not before
+    CARECOORD_READING_EARLIEST (2000-01-01 UTC) nor older than CARECOORD_READING_MAX_AGE_DAYS (if set)."""
+    now = now or timezone.now()
+    latest = now + timedelta(minutes=getattr(settings, "CARECOORD_READING_FUTURE_MINUTES", 5))
+    earliest = getattr(settings, "CARECOORD_READING_EARLIEST", None) or datetime(2000, 1, 1, tzinfo=UTC)
+    max_age = getattr(settings, "CARECOORD_READING_MAX_AGE_DAYS", None)
+    if max_age:
+        earliest = max(earliest, now - timedelta(days=max_age))
+    return latest, earliest
+
+
 def clean(items: list[dict]) -> list[Item]:
-    """Validate a batch: every item needs metric (text), time (ISO 8601 with offset) and a finite value."""
+    """Validate a batch: every item needs metric (text), time (ISO 8601 with offset, not in the future nor
+    unreasonably old: `reading_time_bounds`) and a finite value."""
     out, errors = [], []
+    latest, earliest = reading_time_bounds()
+    future = getattr(settings, "CARECOORD_READING_FUTURE_MINUTES", 5)
     if not isinstance(items, list) or not items:
         raise ReadingError([(0, "readings", "send a non-empty list of readings")])
     for i, raw in enumerate(items):
@@ -91,8 +113,18 @@ def clean(items: list[dict]) -> list[Item]:
         if at.tzinfo is None:
             errors.append((i, "time", "needs a UTC offset (e.g. +00:00) so the reading time is unambiguous"))
             continue
+        if at > latest:  # compared as aware datetimes: no conversion, so year 9999 cannot overflow here
+            errors.append((i, "time", f"is in the future (more than {future:g} minutes after now)"))
+            continue
+        if at < earliest:
+            errors.append((i, "time", f"is too old (before {earliest:%Y-%m-%d %H:%M} UTC)"))
+            continue
         value = raw.get("value")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        try:
+            ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(float(value))
+        except OverflowError:  # an integer too large for a float (e.g. 10**400)
+            ok = False
+        if not ok:
             errors.append((i, "value", "must be a finite number"))
             continue
         out.append(Item(metric.strip(), at, float(value)))
@@ -103,7 +135,7 @@ def clean(items: list[dict]) -> list[Item]:
 
 def ingest(organisation: Organisation, items: list[dict], *, source: str = "api") -> dict:
     """Upsert a batch of readings for one provider (all-or-nothing); a repeated (metric, time)
-    replaces the earlier value. Each reading time with a new or changed value is queued for the
+    replaces the earlier value, within the batch too (the last one wins). Each reading time with a new or changed value is queued for the
     OPEL scorer (`coordination.scorer`) in the same statement; the scorer rescores the provider and
     its system there and raises alerts."""
     from carecoord.coordination import scorer
@@ -117,7 +149,8 @@ def ingest(organisation: Organisation, items: list[dict], *, source: str = "api"
                 INSERT INTO coordination_reading (organisation_id, metric, at, value, source, received_at)
                 SELECT DISTINCT ON (b.metric, b.at) %(org)s, b.metric, b.at, b.value, %(source)s, %(now)s
                 FROM unnest(%(metrics)s::varchar[], %(times)s::timestamptz[], %(values)s::float8[])
-                    AS b(metric, at, value)
+                    WITH ORDINALITY AS b(metric, at, value, pos)
+                ORDER BY b.metric, b.at, b.pos DESC  -- a repeat in the batch: the last one wins
                 ON CONFLICT (organisation_id, metric, at) DO UPDATE SET value = EXCLUDED.value,
                     source = EXCLUDED.source, received_at = EXCLUDED.received_at
                 WHERE coordination_reading.value IS DISTINCT FROM EXCLUDED.value
@@ -181,21 +214,33 @@ def providers_of(system: Organisation) -> list[Organisation]:
 
 
 def rescore_system(system: Organisation, at: datetime) -> OpelScore:
-    """Combine every provider's latest score at or before `at` into the system's score. One index
+    """Combine every provider's latest score at or before `at` into the system's score; a provider whose
+    latest score is older than `score_stale_after()` counts as unscored (stale). One index
     probe per provider (LATERAL … LIMIT 1), so the cost does not grow with the score history."""
     ed = current_edition()
     ed_name = ed.name
     with connection.cursor() as cur:
         cur.execute("""
-            SELECT o.ods_code, s.summary
+            SELECT o.ods_code, s.summary, s.at < %s
             FROM core_organisation o
-            CROSS JOIN LATERAL (SELECT explanation - 'parameters' AS summary  -- the per-parameter detail is not needed
+            CROSS JOIN LATERAL (SELECT at, explanation - 'parameters' AS summary  -- the per-parameter detail is not needed
                                 FROM coordination_opelscore
                                 WHERE organisation_id = o.id AND at <= %s AND edition = %s AND NOT is_system
                                 ORDER BY at DESC LIMIT 1) s
-            WHERE o.parent_id = %s AND o.kind = ANY(%s)""", [at, ed_name, system.pk, list(PROVIDER_KINDS)])
+            WHERE o.parent_id = %s AND o.kind = ANY(%s)""",
+                    [at - score_stale_after(), at, ed_name, system.pk, list(PROVIDER_KINDS)])
         rows = cur.fetchall()
-    res = opel.score_system(ed, {code: json.loads(v) if isinstance(v, str) else v for code, v in rows})
+    results, blank = {}, {}
+    for code, v, stale in rows:
+        summary = json.loads(v) if isinstance(v, str) else v
+        if stale:  # its latest score is too old to count: unscored at `at`, with the worst case of nothing known
+            pillar = summary.get("pillar")
+            if pillar not in blank:
+                blank[pillar] = opel.score_provider(ed, {}, at, pillar=pillar)["score_if_missing_worst"]
+            summary = {**summary, "score": None, "level": None, "provisional": True,
+                       "score_if_missing_worst": blank[pillar], "stale": True}
+        results[code] = summary
+    res = opel.score_system(ed, results)
     return _store(system, at, ed_name, res, is_system=True)
 
 
@@ -207,6 +252,21 @@ def _store(org: Organisation, at: datetime, ed: str, res: dict, *, is_system: bo
     return score
 
 
+def provisional_note(score: OpelScore | None) -> str:
+    """"" for a definite level; else why the level is provisional: what it could be if everything
+    missing were at its worst (the kernel's `provisional` and `level_if_missing_worst`)."""
+    ex = (score.explanation or {}) if score is not None else {}
+    if score is None or not score.level or not ex.get("provisional"):
+        return ""
+    worst = ex.get("level_if_missing_worst")
+    if "parameters_total" in ex:
+        missing = f"{ex.get('parameters_missing', len(ex.get('missing', [])))} of {ex['parameters_total']} parameters missing"
+    else:
+        missing = f"{ex.get('providers_total', 0) - ex.get('providers_scored', 0)} of {ex.get('providers_total', 0)} providers unscored"
+    could = f"up to OPEL {worst}, " if worst and worst != score.level else ""
+    return f"provisional ({could}{missing})"
+
+
 @dataclass
 class ProviderState:
     organisation: Organisation
@@ -214,6 +274,19 @@ class ProviderState:
     previous_level: int | None
     latest: dict[str, tuple[float, datetime]]
     history: list[tuple[datetime, int | None]]
+    stale: bool = False  # its latest score is older than score_stale_after(): no definite level now
+
+    @property
+    def provisional(self) -> str:
+        return "" if self.stale else provisional_note(self.score)
+
+    def level_text(self) -> str:
+        """The provider's level as text (sitrep): "OPEL 2", "OPEL 1 provisional (...)", "stale", or "–"."""
+        if self.stale:
+            return "stale"
+        if not (self.score and self.score.level):
+            return "–"
+        return f"OPEL {self.score.level}" + (f" {self.provisional}" if self.provisional else "")
 
     def sparkline(self, n: int = 48, width: int = 96, height: int = 24) -> dict | None:
         """SVG polyline points of the OPEL level over the last `n` scores, and a text alternative."""
@@ -247,14 +320,15 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
         prev = next((s.level for s in scores[1:] if s.at <= at - timedelta(hours=1)), None)
         if current and prev is not None and current.level != prev:
             changes.append((p, prev, current.level))
-        states.append(ProviderState(p, current, prev, latest_of[p.pk], [(s.at, s.level) for s in reversed(scores)]))
+        states.append(ProviderState(p, current, prev, latest_of[p.pk], [(s.at, s.level) for s in reversed(scores)],
+                                    stale=current is not None and current.at < at - score_stale_after()))
     system_score = OpelScore.objects.filter(organisation=system, is_system=True, at__lte=at).order_by("-at").first()
     from carecoord.coordination.models import Alert
 
     alerts = list(Alert.objects.filter(rule__system=system, acknowledged_at__isnull=True)
                   .select_related("rule", "organisation").order_by("-raised_at")[:20])
     return {"system": system, "system_score": system_score, "providers": states, "changes": changes, "at": at,
-            "alerts": alerts}
+            "alerts": alerts, "system_provisional": provisional_note(system_score)}
 
 
 class CsvError(ValueError):

@@ -26,6 +26,13 @@ def _system(request) -> Organisation:
     return org.parent
 
 
+def acting_for(request) -> Organisation | None:
+    """Whose SCC items (alerts, alert rules, escalation actions) the user may act on: None for the
+    system's own staff (every provider's and the system's), else only their own organisation's. (An
+    operator at a trust sees the system's board, but acts only for that trust.)"""
+    return None if request.organisation.pk == _system(request).pk else request.organisation
+
+
 @permission_required("coordination.view_board")
 def board(request):
     from carecoord.escalation import hours
@@ -40,15 +47,19 @@ def board(request):
     template = "coordination/_board.jinja" if request.htmx else "coordination/board.jinja"
     return render(request, template, {"page_title": "Coordination centre", "state": state, "metrics": services.KEY_METRICS,
                                       "level_tag": LEVEL_TAG,
-                                      "can_act": request.user.has_perm("coordination.act", request.organisation)})
+                                      "can_act": request.user.has_perm("coordination.act", request.organisation),
+                                      "act_for": acting_for(request)})
 
 
 @permission_required("coordination.view_board")
 def provider(request, code: str):
     system = _system(request)
     org = get_object_or_404(Organisation, ods_code=code, parent=system)
-    score = org.opel_scores.first()
-    history = list(org.opel_scores.order_by("-at")[:96])[::-1]
+    from django.utils import timezone
+
+    now = timezone.now()  # a score stored for a future time is not the current one
+    score = org.opel_scores.filter(at__lte=now).order_by("-at").first()
+    history = list(org.opel_scores.filter(at__lte=now).order_by("-at")[:96])[::-1]
     chart = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "description": f"OPEL score of {org.ods_code} over time", "width": "container", "height": 200,
@@ -68,7 +79,10 @@ def acknowledge(request, pk: int):
 
     if not request.user.has_perm("coordination.act", request.organisation):
         raise PermissionDenied("coordination.act")
-    alert = Alert.objects.filter(pk=pk, rule__system=_system(request)).first()
+    alerts = Alert.objects.filter(pk=pk, rule__system=_system(request))
+    if (mine := acting_for(request)) is not None:  # a trust's operator: that trust's alerts only
+        alerts = alerts.filter(organisation=mine)
+    alert = alerts.first()
     if alert is None:
         raise Http404("no such alert")
     services.acknowledge(alert, by=request.user, auditor=Auditor.from_request(request))
@@ -100,7 +114,10 @@ def alert_rules(request):
         if form.is_valid():
             d = form.cleaned_data
             provider = None
-            if d["provider"]:
+            mine = acting_for(request)
+            if mine is not None and d["provider"].strip().upper() != mine.ods_code:
+                form.add_error("provider", f"As {mine.name}'s operator you may set rules for {mine.ods_code} only")
+            elif d["provider"]:
                 provider = Organisation.objects.filter(ods_code=d["provider"].strip().upper(), parent=system).first()
                 if provider is None:
                     form.add_error("provider", f"{d['provider']} is not one of {system.name}'s providers")
@@ -171,6 +188,9 @@ def stream(request):
     return resp
 
 
+UPLOAD_LIMIT = 10_000_000  # bytes; a larger sitrep CSV is refused whole (never cut short)
+
+
 class ReadingsUploadForm(forms.Form):
     file = forms.FileField(label="Sitrep CSV", help_text="Columns provider (ODS code), metric, time (ISO 8601 with "
                                                          "offset) and value: the same as `carecoord opel score`")
@@ -186,9 +206,12 @@ def upload(request):
     allowed = {p.ods_code: p for p in services.providers_of(system)}
     if request.organisation.pk != system.pk:  # provider staff: their own organisation only
         allowed = {request.organisation.ods_code: request.organisation}
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["file"].size > UPLOAD_LIMIT:
+        errors = [f"The file is {form.cleaned_data['file'].size / 1e6:.1f} MB: the limit is {UPLOAD_LIMIT / 1e6:g} MB. "
+                  "Split it into smaller files"]
+    elif request.method == "POST" and form.is_valid():
         try:
-            done = services.ingest_csv(form.cleaned_data["file"].read(10_000_000).decode("utf-8-sig"), allowed)
+            done = services.ingest_csv(form.cleaned_data["file"].read().decode("utf-8-sig"), allowed)
         except UnicodeDecodeError:
             errors = ["The file must be CSV text in UTF-8"]
         except services.CsvError as exc:

@@ -15,7 +15,11 @@ Status = MutualAidRequest.Status
 
 
 class MutualAidError(ValueError):
-    pass
+    """`field`: the request form field the problem is about, if any (the view attaches the error there)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def _system_of(org):
@@ -29,24 +33,26 @@ def can_request(user, org) -> bool:
 def request_aid(*, requester, kind: str, detail: str, quantity: int, by, auditor: Auditor, nhs_number: str = "",
                 home_provider=None) -> MutualAidRequest:
     if kind not in MutualAidRequest.Kind.values:
-        raise MutualAidError(f"{kind!r} is not a kind of mutual aid")
+        raise MutualAidError(f"{kind!r} is not a kind of mutual aid", field="kind")
     patient = None
     if kind == MutualAidRequest.Kind.REPATRIATION:
         from carecoord.core import nhs_number as nhs
 
         number = (nhs_number or "").replace(" ", "")
         if not nhs.is_valid(number):
-            raise MutualAidError("a repatriation needs the patient's NHS number (10 digits, valid check digit)")
+            raise MutualAidError("a repatriation needs the patient's NHS number (10 digits, valid check digit)",
+                                 field="nhs_number")
         patient = requester.patients.filter(nhs_number=number).first()
         if patient is None:
-            raise MutualAidError("no patient with that NHS number is known to your organisation")
+            raise MutualAidError("no patient with that NHS number is known to your organisation", field="nhs_number")
         if home_provider is None or _system_of(home_provider).pk != _system_of(requester).pk \
                 or home_provider.pk == requester.pk:
-            raise MutualAidError("choose the patient's home trust (another provider in this system)")
+            raise MutualAidError("choose the patient's home trust (another provider in this system)",
+                                 field="home_provider")
     if not detail.strip():
-        raise MutualAidError("describe what is needed")
+        raise MutualAidError("describe what is needed", field="detail")
     if quantity < 1:
-        raise MutualAidError("the quantity must be at least 1")
+        raise MutualAidError("the quantity must be at least 1", field="quantity")
     req = MutualAidRequest.objects.create(system=_system_of(requester), requester=requester, kind=kind,
                                           detail=detail.strip(), quantity=quantity, requested_by=by, patient=patient,
                                           home_provider=home_provider if patient else None)

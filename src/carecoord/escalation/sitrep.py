@@ -38,7 +38,8 @@ def pdf(report: dict) -> bytes:
     doc.set_font("helvetica", "", 10)
     sys_score = report["state"]["system_score"]
     doc.cell(0, 6, _latin(f"{report['day']:%A %d %B %Y}. Generated {report['generated_at']:%d/%m/%Y %H:%M}. "
-                          f"System OPEL {sys_score.level if sys_score and sys_score.level else 'not scored'}."),
+                          f"System OPEL {sys_score.level if sys_score and sys_score.level else 'not scored'}"
+                          f"{' ' + report['state']['system_provisional'] if report['state'].get('system_provisional') else ''}."),
              new_x="LMARGIN", new_y="NEXT")
     doc.ln(3)
     doc.set_font("helvetica", "B", 12)
@@ -51,12 +52,16 @@ def pdf(report: dict) -> bytes:
     doc.ln()
     doc.set_font("helvetica", "", 9)
     for p in report["state"]["providers"]:
-        cells = [p.organisation.name[:40], str(p.score.level if p.score and p.score.level else "-"),
+        cells = [p.organisation.name[:40], "stale" if p.stale else str(p.score.level if p.score and p.score.level else "-")
+                 + ("*" if p.provisional else ""),
                  f"{p.score.score:.1f}" if p.score and p.score.score is not None else "-"]
         cells += [f"{p.latest[k][0]:.1f}" if k in p.latest else "-" for k, _ in report["metrics"]]
         for w, c in zip(widths, cells, strict=True):
             doc.cell(w, 7, _latin(c), border=1)
         doc.ln()
+    notes = [f"{p.organisation.ods_code}: {p.provisional}" for p in report["state"]["providers"] if p.provisional]
+    if notes:
+        doc.multi_cell(0, 6, _latin("* Provisional: " + "; ".join(notes)), new_x="LMARGIN", new_y="NEXT")
     doc.ln(3)
     doc.set_font("helvetica", "B", 12)
     doc.cell(0, 8, "Escalation actions", new_x="LMARGIN", new_y="NEXT")

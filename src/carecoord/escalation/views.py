@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from carecoord.coordination.views import _system
+from carecoord.coordination.views import _system, acting_for
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
 from carecoord.escalation import mutual_aid, services
@@ -22,7 +22,10 @@ from carecoord.escalation.models import EscalationAction, MutualAidRequest
 
 @permission_required("coordination.view_board")
 def log(request):
-    day = _day(request)
+    try:
+        day = _day(request)
+    except BadDay as exc:
+        return _bad_day(request, exc)
     tz = timezone.get_current_timezone()
     start = datetime.combine(day, time.min, tz)
     actions = (EscalationAction.objects.filter(system=_system(request), triggered_at__gte=start,
@@ -33,13 +36,16 @@ def log(request):
     return render(request, "escalation/log.jinja", {
         "page_title": "Escalation log", "day": day, "actions": actions, "prev": day - timedelta(days=1),
         "next": day + timedelta(days=1),
-        "can_act": request.user.has_perm("coordination.act", request.organisation)})
+        "can_act": request.user.has_perm("coordination.act", request.organisation), "act_for": acting_for(request)})
 
 
 @require_POST
 @permission_required("coordination.act")
 def act(request, pk: int):
-    action = EscalationAction.objects.filter(pk=pk, system=_system(request)).first()
+    actions = EscalationAction.objects.filter(pk=pk, system=_system(request))
+    if (mine := acting_for(request)) is not None:  # a trust's operator: that trust's actions only
+        actions = actions.filter(organisation=mine)
+    action = actions.first()
     if action is None:
         raise Http404("no such action")
     auditor = Auditor.from_request(request)
@@ -59,19 +65,42 @@ def act(request, pk: int):
     return HttpResponseRedirect(reverse("escalation:log"))
 
 
-def _day(request):
-    raw = request.GET.get("day", "")
-    try:
-        return date.fromisoformat(raw) if raw else timezone.localdate()
-    except ValueError:
+class BadDay(ValueError):
+    pass
+
+
+EARLIEST_DAY = date(2000, 1, 1)
+
+
+def _day(request) -> date:
+    """`?day=YYYY-MM-DD` (default today), from 2000-01-01 to a year from today; else `BadDay`."""
+    raw = request.GET.get("day", "").strip()
+    if not raw:
         return timezone.localdate()
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise BadDay(f"{raw[:40]!r} is not a date: give the day as YYYY-MM-DD, e.g. "
+                     f"{timezone.localdate().isoformat()}") from None
+    latest = timezone.localdate() + timedelta(days=365)
+    if not EARLIEST_DAY <= day <= latest:
+        raise BadDay(f"Choose a day from {EARLIEST_DAY:%d %B %Y} to {latest:%d %B %Y}")
+    return day
+
+
+def _bad_day(request, exc: BadDay):
+    return render(request, "core/error.jinja", {"page_title": "Choose another day", "status": 400,
+                                                "detail": str(exc)}, status=400)
 
 
 @permission_required("coordination.view_board")
 def sitrep(request):
     from carecoord.escalation import sitrep as report
 
-    data = report.build(_system(request), _day(request))
+    try:
+        data = report.build(_system(request), _day(request))
+    except BadDay as exc:
+        return _bad_day(request, exc)
     Auditor.from_request(request).event("view", "escalation.sitrep", object_id=_system(request).pk,
                                         summary=f"sitrep {data['day']}")
     return render(request, "escalation/sitrep.jinja", {"page_title": "Situation report", **data})
@@ -83,7 +112,10 @@ def sitrep_pdf(request):
 
     from carecoord.escalation import sitrep as report
 
-    data = report.build(_system(request), _day(request))
+    try:
+        data = report.build(_system(request), _day(request))
+    except BadDay as exc:
+        return _bad_day(request, exc)
     Auditor.from_request(request).event("export", "escalation.sitrep", object_id=_system(request).pk,
                                         summary=f"sitrep PDF {data['day']}")
     resp = HttpResponse(report.pdf(data), content_type="application/pdf")
@@ -134,8 +166,7 @@ def mutual_aid_list(request):
                 messages.success(request, "Mutual aid requested")
                 return HttpResponseRedirect(reverse("escalation:mutual_aid"))
             except mutual_aid.MutualAidError as exc:
-                form.add_error("nhs_number" if "NHS number" in str(exc) or "patient" in str(exc) else "home_provider",
-                               str(exc)[0].upper() + str(exc)[1:])
+                form.add_error(exc.field, str(exc)[0].upper() + str(exc)[1:])  # None: a form-wide error
         status = 400
     requests_ = list(MutualAidRequest.objects.filter(system=system)
                      .select_related("requester", "agreed_offer__provider", "home_provider", "patient")

@@ -208,6 +208,13 @@ VALIDATION_TASK_TARGET_DAYS = {"validation": 10, "booking": 5, "clinical": 14, "
 # SCC readings are OPEL-scored off the request path by a scorer thread in each process ("background"),
 # or before the ingest returns ("inline"; tests). See coordination/scorer.py.
 CARECOORD_SCC_SCORING = os.environ.get("CARECOORD_SCC_SCORING", "background")
+# SCC readings more than this many minutes in the future are refused (coordination/services.clean), as
+# are readings before 2000 or, if set, older than CARECOORD_READING_MAX_AGE_DAYS.
+CARECOORD_READING_FUTURE_MINUTES = int(os.environ.get("CARECOORD_READING_FUTURE_MINUTES", "5"))
+# An OPEL score older than this is stale: it starts no escalation action or alert (a backfill is rescored
+# quietly), the system score counts that provider as unscored, and the board shows it as stale.
+CARECOORD_OPEL_SCORE_STALE_MINUTES = int(os.environ.get("CARECOORD_OPEL_SCORE_STALE_MINUTES", "60"))
+CARECOORD_READING_MAX_AGE_DAYS = int(os.environ.get("CARECOORD_READING_MAX_AGE_DAYS", "0")) or None
 
 # A WLMDS load of at least this many rows that is larger than the waiting list already held (an
 # initial or national load) rebuilds the list's secondary indexes once instead of row by row, locking

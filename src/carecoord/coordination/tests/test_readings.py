@@ -12,7 +12,16 @@ from carecoord.core.services.api_tokens import issue
 from carecoord.testing.factories import user_with_roles
 
 pytestmark = pytest.mark.django_db
-AT = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+# A recent reading time (a quarter-hour, 45-60 minutes ago, so AT + 45 min is not in the future): only a
+# provider's current score starts actions and raises alerts.
+AT = datetime.now(UTC).replace(second=0, microsecond=0)
+AT -= timedelta(minutes=AT.minute % 15 + 45)
+
+
+@pytest.fixture(autouse=True)
+def _at_stays_current(settings):
+    """However long after collection a test runs, a score at AT..AT+45 min is still current."""
+    settings.CARECOORD_OPEL_SCORE_STALE_MINUTES = 60 + int((datetime.now(UTC) - AT).total_seconds() // 60)
 
 
 def _post(client, token, body):
@@ -209,3 +218,157 @@ def test_sitrep_csv_upload_is_all_or_nothing_and_scoped(client, trust, other_tru
     client.force_login(user_with_roles(trust, Role.ORG_ADMIN))
     r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", good.encode())})
     assert r.status_code == 400 and "RBB is not a provider you may load for" in r.content.decode()
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00-14:00", "0001-01-01T00:00:00+14:00", "1999-12-31T23:00:00+00:00",
+                                  "FUTURE"])
+def test_extreme_or_future_reading_times_are_refused_naming_the_item(client, token, when):
+    from django.utils import timezone
+
+    if when == "FUTURE":
+        when = (timezone.now() + timedelta(minutes=20)).isoformat()
+    body = {"readings": [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 50},
+                         {"metric": "ga_bed_occupancy_pct", "time": when, "value": 50}]}
+    r = _post(client, token, body)
+    assert r.status_code == 400 and "readings[1].time" in r.json()["detail"]
+    assert Reading.objects.count() == 0
+
+
+def test_a_reading_a_minute_ahead_is_accepted(client, token):
+    from django.utils import timezone
+
+    body = {"readings": [{"metric": "ga_bed_occupancy_pct", "time": (timezone.now() + timedelta(minutes=1)).isoformat(),
+                          "value": 50}]}
+    assert _post(client, token, body).status_code == 200
+
+
+def test_a_huge_integer_value_is_a_400_naming_the_item(client, token):
+    body = {"readings": [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 10**400}]}
+    r = _post(client, token, body)
+    assert r.status_code == 400 and "readings[0].value" in r.json()["detail"]
+
+
+def test_csv_upload_refuses_a_future_time(client, trust, icb):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    text = f"provider,metric,time,value\nRAA,ga_bed_occupancy_pct,{AT.isoformat()},50\nRAA,ga_bed_occupancy_pct,9999-12-31T23:00:00-14:00,50\n"
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
+    assert r.status_code == 400 and "Row 3, time" in r.content.decode() and Reading.objects.count() == 0
+
+
+def test_provider_page_shows_the_current_score_not_a_future_one(client, trust, icb):
+    from django.utils import timezone
+
+    now = timezone.now()
+    for at, level in ((now - timedelta(minutes=10), 1), (now + timedelta(days=1), 4)):  # a future one left from before
+        OpelScore.objects.create(organisation=trust, at=at, edition="e", score=level * 10, level=level,
+                                 explanation={"parameters": []})
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    body = client.get(f"/coordination/providers/{trust.ods_code}/").content.decode()
+    assert "OPEL 1" in body and "OPEL 4" not in body
+
+
+def test_a_repeat_within_one_batch_keeps_the_last_value(client, token, trust, icb):
+    rows = [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": v} for v in (10, 20, 99)]
+    assert _post(client, token, {"readings": rows}).status_code == 200
+    assert Reading.objects.get().value == 99
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    t = (AT + timedelta(minutes=15)).isoformat()
+    text = f"provider,metric,time,value\nRAA,ga_bed_occupancy_pct,{t},70\nRAA,ga_bed_occupancy_pct,{t},71\n"
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
+    assert r.status_code == 302 and Reading.objects.get(at=AT + timedelta(minutes=15)).value == 71
+
+
+def test_csv_upload_over_the_size_limit_is_refused_not_truncated(client, trust, icb, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from carecoord.coordination import views
+
+    monkeypatch.setattr(views, "UPLOAD_LIMIT", 200, raising=False)
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    text = "provider,metric,time,value\n" + "".join(
+        f"RAA,ga_bed_occupancy_pct,{(AT + timedelta(minutes=15 * k)).isoformat()},{50 + k}\n" for k in range(6))
+    assert len(text.encode()) > 200
+    r = client.post("/coordination/upload/", {"file": SimpleUploadedFile("s.csv", text.encode())})
+    assert r.status_code == 400 and "the limit is" in r.content.decode() and Reading.objects.count() == 0
+
+
+def test_an_old_or_out_of_order_reading_raises_no_alert(trust, icb):
+    from carecoord.coordination.models import Alert, AlertRule
+
+    AlertRule.objects.create(system=icb, metric="ga_bed_occupancy_pct", direction="above", threshold=95)
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": (AT - timedelta(days=9)).isoformat(),
+                             "value": 99}])
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 80}])
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": (AT - timedelta(minutes=15)).isoformat(),
+                             "value": 99}])
+    assert not Alert.objects.exists()
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": (AT + timedelta(minutes=15)).isoformat(),
+                             "value": 99}])
+    assert Alert.objects.get().value == 99
+
+
+def test_a_stale_provider_score_counts_as_unscored_in_the_system_and_shows_stale(client, trust, other_trust, icb):
+    services.ingest(trust, batch(at=AT - timedelta(hours=13), handover=200)["readings"])  # 13 hours old
+    services.ingest(other_trust, batch(at=AT, handover=5)["readings"])
+    system = OpelScore.objects.get(organisation=icb, at=AT)
+    assert system.explanation["providers_scored"] == 1
+    assert trust.ods_code in str(system.explanation["pillars"]) and system.explanation["provisional"]
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    body = client.get("/coordination/").content.decode()
+    assert "Stale" in body
+
+
+def test_a_level_with_too_much_missing_is_shown_provisional_on_board_and_sitrep(client, trust, icb):
+    # only occupancy at a low value: level 1 now, but the missing parameters could make it higher
+    services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 50}])
+    score = OpelScore.objects.get(organisation=trust, at=AT)
+    assert score.explanation["provisional"] and score.explanation["level_if_missing_worst"] != score.level
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    board = client.get("/coordination/").content.decode()
+    assert f"provisional (up to OPEL {score.explanation['level_if_missing_worst']}" in board
+    assert "parameters missing" in board
+    sitrep = client.get("/coordination/escalation/sitrep/").content.decode()
+    assert f"OPEL {score.level} provisional" in sitrep
+    assert client.get("/coordination/escalation/sitrep.pdf").status_code == 200
+
+
+def test_a_trust_operator_acts_only_on_their_own_trusts_items(client, trust, other_trust, icb):
+    from carecoord.coordination.models import Alert, AlertRule
+    from carecoord.escalation import services as esc
+    from carecoord.escalation.models import EscalationAction
+
+    rule = AlertRule.objects.create(system=icb, metric="ga_bed_occupancy_pct", direction="above", threshold=90)
+    theirs = Alert.objects.create(rule=rule, organisation=other_trust, at=AT, value=99)
+    ours = Alert.objects.create(rule=rule, organisation=trust, at=AT, value=99)
+    scores = [OpelScore.objects.create(organisation=o, at=AT, edition="e", score=40, level=4) for o in (trust, other_trust)]
+    esc.start_actions(icb, scores)
+    client.force_login(user_with_roles(trust, Role.SCC_OPERATOR))
+    board = client.get("/coordination/").content.decode()
+    assert f"alerts/{ours.pk}/acknowledge" in board and f"alerts/{theirs.pk}/acknowledge" not in board
+    assert client.post(f"/coordination/alerts/{theirs.pk}/acknowledge/").status_code == 404
+    assert client.post(f"/coordination/alerts/{ours.pk}/acknowledge/").status_code == 302
+    theirs.refresh_from_db()
+    assert theirs.acknowledged_at is None
+    for provider in (other_trust.ods_code, ""):  # another trust, or every provider
+        r = client.post("/coordination/alert-rules/", {"provider": provider, "metric": "opel_level",
+                                                       "direction": "above", "threshold": "3"})
+        assert r.status_code == 400 and "may set rules for RAA only" in r.content.decode()
+    assert client.post("/coordination/alert-rules/", {"provider": trust.ods_code, "metric": "opel_level",
+                                                      "direction": "above", "threshold": "3"}).status_code == 302
+    their_action = EscalationAction.objects.filter(organisation=other_trust).first()
+    our_action = EscalationAction.objects.filter(organisation=trust).first()
+    url = "/coordination/escalation/actions/{}/"
+    assert client.post(url.format(their_action.pk), {"do": "acknowledge"}).status_code == 404
+    client.post(url.format(our_action.pk), {"do": "acknowledge"})
+    our_action.refresh_from_db()
+    assert our_action.status == "acknowledged"
+    # the ICB's operator acts on every provider's
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    assert client.post(f"/coordination/alerts/{theirs.pk}/acknowledge/").status_code == 302
+    client.post(url.format(their_action.pk), {"do": "acknowledge"})
+    their_action.refresh_from_db()
+    assert their_action.status == "acknowledged"

@@ -105,3 +105,40 @@ def test_the_background_scorer_scores_a_committed_post_in_a_burst(settings, trus
         assert system.explanation["providers_scored"] == 2 and not ScoreQueue.objects.exists()
     finally:
         scorer.shutdown()
+
+
+def test_an_unreadable_queued_time_does_not_block_the_queue(settings, trust, icb, caplog):
+    """A queue row left from before the time check (year 10000 UTC, which Python cannot read back) is
+    dropped with an error logged; everything else is still scored."""
+    from django.db import connection
+
+    from carecoord.coordination.models import OpelScore, ScoreQueue
+
+    settings.CARECOORD_SCC_SCORING = "background"
+    with connection.cursor() as cur:
+        cur.execute("INSERT INTO coordination_scorequeue (organisation_id, at, queued_at) "
+                    "VALUES (%s, '9999-12-31T23:00:00-14:00', now())", [trust.pk])
+    services.ingest(trust, readings())
+    scorer.flush()
+    assert OpelScore.objects.filter(organisation=trust, at=AT).exists()
+    assert not ScoreQueue.objects.exists()
+    assert "outside the accepted range" in caplog.text
+
+
+def test_a_failing_reading_time_is_logged_and_released(settings, trust, icb, caplog, monkeypatch):
+    from carecoord.coordination.models import OpelScore, ScoreQueue
+
+    settings.CARECOORD_SCC_SCORING = "background"
+    services.ingest(trust, readings())
+    services.ingest(trust, readings(at=AT + timedelta(minutes=15)))
+    real = scorer.score_providers
+
+    def boom(providers, at, parents):
+        if at == AT:
+            raise ValueError("bad row")
+        return real(providers, at, parents)
+
+    monkeypatch.setattr(scorer, "score_providers", boom)
+    scorer.flush()
+    assert OpelScore.objects.filter(organisation=trust, at=AT + timedelta(minutes=15)).exists()
+    assert not ScoreQueue.objects.exists() and "ValueError" in caplog.text

@@ -13,7 +13,16 @@ from carecoord.escalation.models import EscalationAction
 from carecoord.testing.factories import user_with_roles
 
 pytestmark = pytest.mark.django_db
-AT = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+# A recent reading time (a quarter-hour, 45-60 minutes ago, so AT + 45 min is not in the future): only a
+# provider's current score starts actions and raises alerts.
+AT = datetime.now(UTC).replace(second=0, microsecond=0)
+AT -= timedelta(minutes=AT.minute % 15 + 45)
+
+
+@pytest.fixture(autouse=True)
+def _at_stays_current(settings):
+    """However long after collection a test runs, a score at AT..AT+45 min is still current."""
+    settings.CARECOORD_OPEL_SCORE_STALE_MINUTES = 60 + int((datetime.now(UTC) - AT).total_seconds() // 60)
 
 
 def _score(org, level, is_system=False, at=AT):
@@ -73,3 +82,25 @@ def test_sitrep_page_and_pdf(client, trust, icb):
     pdf = client.get("/coordination/escalation/sitrep.pdf")
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     assert b"Situation report" in pdf.content or len(pdf.content) > 1000
+
+
+def _band4(at):
+    return [{"metric": "ambulance_handover_mean_minutes", "time": at.isoformat(), "value": 200},
+            {"metric": "ed_4h_performance_pct", "time": at.isoformat(), "value": 20},
+            {"metric": "majors_resus_occupancy_pct", "time": at.isoformat(), "value": 150}]
+
+
+def test_a_backfill_is_rescored_but_starts_no_current_actions(trust, icb):
+    old = AT - timedelta(days=9)
+    scc.ingest(trust, _band4(old))
+    assert OpelScore.objects.get(organisation=trust, at=old).level >= 2  # rescored
+    assert not EscalationAction.objects.exists()
+
+
+def test_a_correction_older_than_the_latest_score_starts_no_actions(trust, icb):
+    scc.ingest(trust, [{"metric": "ambulance_handover_mean_minutes", "time": AT.isoformat(), "value": 5}])
+    scc.ingest(trust, _band4(AT - timedelta(minutes=15)))  # out of order: an earlier time arrives later
+    assert OpelScore.objects.get(organisation=trust, at=AT - timedelta(minutes=15)).level >= 2
+    assert not EscalationAction.objects.filter(organisation=trust).exists()
+    scc.ingest(trust, _band4(AT + timedelta(minutes=15)))  # the newest one does
+    assert EscalationAction.objects.filter(organisation=trust).exists()

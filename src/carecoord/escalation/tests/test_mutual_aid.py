@@ -73,6 +73,8 @@ def test_repatriation_names_a_patient_seen_only_by_the_two_trusts(client, trust,
     assert bad.status_code == 400 and "No patient with that NHS number is known" in bad.content.decode()
     bad = client.post(url, {**form, "nhs_number": ours.nhs_number, "home_provider": ""})
     assert bad.status_code == 400 and "home trust" in bad.content.decode()
+    # the error is on the home-trust field (linked from the summary), not on the NHS number
+    assert 'href="#id_home_provider"' in bad.content.decode() and 'href="#id_nhs_number"' not in bad.content.decode()
     client.post(url, {**form, "nhs_number": ours.nhs_number})
     req = MutualAidRequest.objects.get()
     assert req.patient == ours and req.home_provider == other_trust

@@ -56,3 +56,17 @@ def test_the_scheduler_runs_sitreps_on_every_check(icb, settings, tmp_path):
     SitrepSchedule.objects.create(system=icb, at=time(0, 0))
     assert scheduler.run_due() == {"sitreps": "1 sitreps produced"}
     assert scheduler.run_due() == {"sitreps": "0 sitreps produced"}
+
+
+@pytest.mark.parametrize("path", ["/coordination/escalation/", "/coordination/escalation/sitrep/",
+                                  "/coordination/escalation/sitrep.pdf"])
+@pytest.mark.parametrize("day, says", [("9999-12-31", "Choose a day from"), ("0001-01-01", "Choose a day from"),
+                                       ("garbage", "is not a date")])
+def test_out_of_range_or_bad_days_are_a_clear_400(client, icb, trust, path, day, says):
+    from carecoord.core.models import Role
+    from carecoord.testing.factories import user_with_roles
+
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    r = client.get(path, {"day": day})
+    assert r.status_code == 400 and says in r.content.decode()
+    assert client.get(path, {"day": "2026-01-12"}).status_code == 200

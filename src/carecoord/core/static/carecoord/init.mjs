@@ -43,3 +43,43 @@ function startLive() {
 }
 if (window.htmx) startLive();
 else document.addEventListener("DOMContentLoaded", startLive);
+
+// A live board refreshed in place (#board, hx-swap innerHTML): keep keyboard focus on the element
+// (by id) that had it, and announce only a short status line ("Updated 21:03: RWB now OPEL 3") in
+// #board-status, not the whole table.
+function boardLevels(board) {
+  const out = {};
+  board.querySelectorAll("[data-provider]").forEach((row) => { out[row.dataset.provider] = row.dataset.level; });
+  return out;
+}
+let boardBefore = null;
+document.body.addEventListener("htmx:beforeSwap", (e) => {
+  const board = e.detail.target;
+  if (!board || board.id !== "board") return;
+  const active = document.activeElement;
+  boardBefore = {
+    focus: active && board.contains(active) && active.id ? active.id : null,
+    hadFocus: !!(active && board.contains(active)),
+    levels: boardLevels(board),
+  };
+});
+document.body.addEventListener("htmx:afterSwap", (e) => {
+  const board = e.detail.target;
+  if (!board || board.id !== "board" || !boardBefore) return;
+  const before = boardBefore;
+  boardBefore = null;
+  if (before.hadFocus) {
+    const again = before.focus && document.getElementById(before.focus);
+    (again || board).focus({ preventScroll: true });
+  }
+  const status = document.getElementById("board-status");
+  if (!status) return;
+  const now = boardLevels(board);
+  const changed = Object.keys(now).filter((code) => code in before.levels && now[code] !== before.levels[code])
+    .map((code) => (now[code] === "stale" ? `${code} now stale` : now[code] ? `${code} now OPEL ${now[code]}` : `${code} now not scored`));
+  const stamp = board.querySelector("[data-board-updated]");
+  const text = `Updated ${stamp ? stamp.dataset.boardUpdated : ""}`;
+  // Say something only when it is news: a level changed, or a new minute (no repeat of the same line).
+  if (changed.length) status.textContent = `${text}: ${changed.join(", ")}`;
+  else if (!status.textContent.startsWith(text)) status.textContent = text;
+});
