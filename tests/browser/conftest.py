@@ -21,13 +21,23 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def _page(browser, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height})
     pg = context.new_page()
     pg.set_default_timeout(15_000)
     yield pg
     context.close()
+
+
+@pytest.fixture
+def page(browser):
+    yield from _page(browser, 1280, 900)
+
+
+@pytest.fixture
+def narrow_page(browser):
+    """A 320 CSS pixel wide page (WCAG 1.4.10 reflow: 320 px, as a 1280 px screen at 400% zoom)."""
+    yield from _page(browser, 320, 800)
 
 
 @pytest.fixture

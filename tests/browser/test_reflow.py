@@ -12,15 +12,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 TOLERANCE = 10  # px: sub-pixel rounding and the focus outline
 
 
-@pytest.fixture
-def narrow_page(browser):
-    context = browser.new_context(viewport={"width": 320, "height": 800})
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
-
-
 @pytest.mark.parametrize("path, table", [("/waiting-list/", "#ptl-table"),
                                          ("/waiting-list/reports/rtt/", "table")])
 def test_wide_tables_scroll_in_their_own_region_at_320_px(narrow_page, live_server, path, table):
