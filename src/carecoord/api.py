@@ -45,7 +45,9 @@ def _validation(request, exc):
 
 @api.exception_handler(AuthenticationError)
 def _unauth(request, exc):
-    return _problem(request, 401, "Unauthorised", "A valid bearer token or session is required")
+    response = _problem(request, 401, "Unauthorised", "A valid bearer token or session is required")
+    response["WWW-Authenticate"] = 'Bearer realm="carecoord"'  # RFC 9110 §15.5.2: a 401 names its scheme
+    return response
 
 
 @api.exception_handler(PermissionDenied)

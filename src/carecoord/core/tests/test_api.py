@@ -46,6 +46,7 @@ def test_a_post_without_a_valid_token_is_401_not_a_csrf_failure(trust, wlm):
         r = client.post("/api/v1/imports/", {"provider": trust.ods_code}, headers=headers)
         assert r.status_code == 401, (headers, r.content)
         assert r["Content-Type"] == "application/problem+json"
+        assert r["WWW-Authenticate"].startswith("Bearer")
     client.force_login(wlm)
     r = client.post("/api/v1/imports/", {"provider": trust.ods_code})
     assert r.status_code == 403 and "CSRF" in r.content.decode()
