@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
@@ -53,11 +53,11 @@ def mode() -> str:
 
 
 def _claim(limit: int) -> tuple[datetime, list[tuple[int, int, datetime]]]:
-    from carecoord.coordination.services import reading_time_bounds
+    from carecoord.coordination.services import READINGS_BEGIN, reading_time_bounds
 
     now = timezone.now()
-    latest, earliest = reading_time_bounds(now)
-    earliest = min(earliest, datetime(2000, 1, 1, tzinfo=UTC))
+    latest, _ = reading_time_bounds(now)  # an age limit does not drop what was queued: only the impossible
+    earliest = READINGS_BEGIN
     with connection.cursor() as cur:
         # Rows whose time ingest would refuse now (left from before the check, e.g. year 10000, which
         # Python cannot even read back) are dropped with an error logged, so they cannot block the queue.

@@ -73,17 +73,20 @@ class Item:
 def score_stale_after() -> timedelta:
     """An OPEL score older than this (CARECOORD_OPEL_SCORE_STALE_MINUTES, 60) is not current: it starts
     no action or alert, and the system score and the board count its provider as unscored (stale)."""
-    return timedelta(minutes=getattr(settings, "CARECOORD_OPEL_SCORE_STALE_MINUTES", 60))
+    return timedelta(minutes=settings.CARECOORD_OPEL_SCORE_STALE_MINUTES)
+
+
+READINGS_BEGIN = datetime(2000, 1, 1, tzinfo=UTC)  # nothing earlier is a reading (a typo or a default date)
 
 
 def reading_time_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """The latest and earliest reading times accepted: at most CARECOORD_READING_FUTURE_MINUTES (5) after
     now (a reading from the future would start live escalation), and not before
-    CARECOORD_READING_EARLIEST (2000-01-01 UTC) nor older than CARECOORD_READING_MAX_AGE_DAYS (if set)."""
+    READINGS_BEGIN (2000-01-01 UTC) nor older than CARECOORD_READING_MAX_AGE_DAYS (if set)."""
     now = now or timezone.now()
-    latest = now + timedelta(minutes=getattr(settings, "CARECOORD_READING_FUTURE_MINUTES", 5))
-    earliest = getattr(settings, "CARECOORD_READING_EARLIEST", None) or datetime(2000, 1, 1, tzinfo=UTC)
-    max_age = getattr(settings, "CARECOORD_READING_MAX_AGE_DAYS", None)
+    latest = now + timedelta(minutes=settings.CARECOORD_READING_FUTURE_MINUTES)
+    earliest = READINGS_BEGIN
+    max_age = settings.CARECOORD_READING_MAX_AGE_DAYS
     if max_age:
         earliest = max(earliest, now - timedelta(days=max_age))
     return latest, earliest
@@ -94,7 +97,7 @@ def clean(items: list[dict]) -> list[Item]:
     unreasonably old: `reading_time_bounds`) and a finite value."""
     out, errors = [], []
     latest, earliest = reading_time_bounds()
-    future = getattr(settings, "CARECOORD_READING_FUTURE_MINUTES", 5)
+    future = settings.CARECOORD_READING_FUTURE_MINUTES
     if not isinstance(items, list) or not items:
         raise ReadingError([(0, "readings", "send a non-empty list of readings")])
     for i, raw in enumerate(items):

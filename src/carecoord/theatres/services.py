@@ -737,7 +737,6 @@ class LeaveImport:
                 "errors": self.errors, "bookings_during_leave": len(self.clashes)}
 
 
-LEAVE_YEARS_AHEAD = 2  # default for settings.THEATRES_LEAVE_YEARS_AHEAD: later dates are placeholders or typos
 LEAVE_YEARS_BACK = 2  # and leave that ended this long ago is no use to scheduling (or a mistyped year)
 
 
@@ -754,7 +753,7 @@ def _leave_date(text: str) -> date:
 def _leave_window(today: date) -> tuple[date, date]:
     from django.conf import settings
 
-    ahead = getattr(settings, "THEATRES_LEAVE_YEARS_AHEAD", LEAVE_YEARS_AHEAD)
+    ahead = settings.THEATRES_LEAVE_YEARS_AHEAD
 
     def years(d: date, n: int) -> date:
         try:

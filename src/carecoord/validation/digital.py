@@ -11,7 +11,6 @@ then a letter (`chase`); no answer keeps the patient on the list.
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -73,15 +72,10 @@ def create_batch(organisation, *, name: str, cohort: Cohort, by, auditor: Audito
     return batch
 
 
-def _setting(name: str):
-    """A deployment setting: from Django settings if defined there, else the environment variable."""
-    return getattr(settings, name, "") or os.environ.get(name, "")
-
-
 def link_for(token: str, base_url: str = "") -> str:
     """The patient's link: `CARECOORD_PUBLIC_URL` when set, else the address the sender used (when sent
     from a page), else the development server's."""
-    base = _setting("CARECOORD_PUBLIC_URL") or base_url or "http://127.0.0.1:8000"
+    base = settings.CARECOORD_PUBLIC_URL or base_url or "http://127.0.0.1:8000"
     return f"{base.rstrip('/')}/p/{token}/"
 
 
@@ -222,7 +216,7 @@ def chase(now=None) -> dict:
 def waiting_list_phone(provider) -> str:
     """The waiting list office's phone number for letters: `CARECOORD_WAITING_LIST_PHONE`, a mapping of
     ODS code to number (organisations hold no phone number), or one number for every provider."""
-    setting = _setting("CARECOORD_WAITING_LIST_PHONE")
+    setting = settings.CARECOORD_WAITING_LIST_PHONE
     if isinstance(setting, dict):
         return setting.get(provider.ods_code, "") or setting.get("*", "")
     return setting

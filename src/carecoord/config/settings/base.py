@@ -216,6 +216,16 @@ CARECOORD_READING_FUTURE_MINUTES = int(os.environ.get("CARECOORD_READING_FUTURE_
 CARECOORD_OPEL_SCORE_STALE_MINUTES = int(os.environ.get("CARECOORD_OPEL_SCORE_STALE_MINUTES", "60"))
 CARECOORD_READING_MAX_AGE_DAYS = int(os.environ.get("CARECOORD_READING_MAX_AGE_DAYS", "0")) or None
 
+# Patient validation links and letters (validation/digital.py): the address patients reach carecoord at
+# (unset: the address the batch was sent from), and the waiting list office's number on letters (one
+# number, or in settings a mapping of ODS code to number with "*" for the rest).
+CARECOORD_PUBLIC_URL = os.environ.get("CARECOORD_PUBLIC_URL", "")
+CARECOORD_WAITING_LIST_PHONE = os.environ.get("CARECOORD_WAITING_LIST_PHONE", "")
+
+# Consultant leave may end at most this many years ahead (theatres/services.py): later dates are
+# placeholders (31/12/9999) or typos.
+THEATRES_LEAVE_YEARS_AHEAD = int(os.environ.get("THEATRES_LEAVE_YEARS_AHEAD", "2"))
+
 # A WLMDS load of at least this many rows that is larger than the waiting list already held (an
 # initial or national load) rebuilds the list's secondary indexes once instead of row by row, locking
 # the list against readers until it commits (integration/loader.py). 0 turns it off.

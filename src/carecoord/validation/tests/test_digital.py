@@ -220,7 +220,7 @@ def test_the_letter_gives_the_phone_number_and_links_follow_the_senders_address(
 
     settings.DATA_DIR = tmp_path
     settings.CARECOORD_WAITING_LIST_PHONE = {trust.ods_code: "0300 123 4567"}
-    monkeypatch.delenv("CARECOORD_PUBLIC_URL", raising=False)
+    settings.CARECOORD_PUBLIC_URL = ""  # unset: the link takes the address the batch was sent from
     seen = []
     real = letters.render
     monkeypatch.setattr(letters, "render", lambda ls, **kw: seen.extend(ls) or real(ls, **kw))
