@@ -12,7 +12,7 @@ def date_uk(value) -> str:
         return ""
     if isinstance(value, dt.datetime):
         value = timezone.localtime(value) if timezone.is_aware(value) else value
-    return f"{value.day} {value:%B %Y}"
+    return f"{value.day} {value:%B} {value.year:04d}"  # four digits even for year 1 (a mistyped date)
 
 
 def datetime_uk(value) -> str:

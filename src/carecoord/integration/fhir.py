@@ -499,19 +499,19 @@ def _held_by_decision(pathway: Pathway, changes: dict) -> str | None:
     """Why an import may not change this pathway, or None. A pathway a clinician removed from the list
     stays as it is (as the WLMDS loader keeps it removed), and so does a clock a recorded decision
     stopped (not an import): an older Bundle must not reopen either."""
-    from carecoord.waitinglist.services import date_text
+    from carecoord.core.formatting import date_uk
 
     reopen = changes.get("status") == PathwayStatus.ON_LIST or changes.get("clock_state") == ClockState.OPEN
     outcome = "not reopened" if reopen else "left as it is"
     if pathway.status == PathwayStatus.REMOVED:
         removal = Removal.objects.filter(pathway=pathway).only("decided_on").first()
-        when = f" on {date_text(removal.decided_on)}" if removal else ""
+        when = f" on {date_uk(removal.decided_on)}" if removal else ""
         return f"the pathway was removed from the list{when} by a recorded decision; {outcome}"
     clock = {"rtt_start", "clock_state", "clock_stop", "clock_stop_status"}
     if pathway.clock_stop and clock & changes.keys() and ClockEvent.objects.filter(
             pathway=pathway, event_date=pathway.clock_stop, status=pathway.clock_stop_status,
             source__in=[ClockEvent.Source.MANUAL, ClockEvent.Source.VALIDATION]).exists():
-        return (f"the clock was stopped on {date_text(pathway.clock_stop)} (RTT status {pathway.clock_stop_status}) "
+        return (f"the clock was stopped on {date_uk(pathway.clock_stop)} (RTT status {pathway.clock_stop_status}) "
                 f"by a recorded decision; {outcome}")
     return None
 

@@ -77,7 +77,7 @@ class PtlFilters(Schema):
     validation: str = ""
     duplicates: str = ""
     sort: str = Field("priority", description="One of: " + ", ".join(SORTS) + " (a leading - reverses)")
-    page: int = Field(1, ge=1, description="Pages of 100. A page past the last is a 404, not an empty page")
+    page: int = Field(1, ge=1, le=1_000_000, description="Pages of 100. A page past the last is a 404, not an empty page")
 
 
 def _out(p, census: date) -> dict:
@@ -114,7 +114,7 @@ def ptl(request, filters: Query[PtlFilters]):
     if not rows and page > 1:
         raise Http404(f"There is no page {page}: this list has {'about ' if paginator.count_is_estimate else ''}"
                       f"{pages} page{'s' if pages != 1 else ''} of {PAGE}")
-    dupes = possible_duplicates(rows, scope)
+    dupes = {p.pk for p in rows} if query.duplicates == "only" else possible_duplicates(rows, scope)
     _auditor(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
                             summary=f"API PTL page {page}: {len(rows)} pathways")
     return {"count": count, "count_is_estimate": paginator.count_is_estimate, "page": page, "pages": pages,

@@ -16,6 +16,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
+from carecoord.core.formatting import date_uk
 from carecoord.core.models import ClinicalPriority, Role, RttStatus
 from carecoord.core.services.audit import Auditor, snapshot
 from carecoord.integration.wlmds import FUTURE_LIMIT_YEARS, future_limit, is_placeholder_date
@@ -58,11 +59,6 @@ ACTION_TEXT = {
 CHANGES_ON_LIST_ONLY = frozenset({"priority", "tci", "remove"})
 
 
-def date_text(d: date) -> str:
-    """A date as the NHS.UK style writes it (2 January 2026), with a four-digit year even for year 1."""
-    return f"{d.day} {d:%B} {d.year:04d}"
-
-
 def _role_names(roles) -> str:
     names = sorted(Role(r).label.lower() for r in roles)
     return " or ".join(names)
@@ -70,11 +66,11 @@ def _role_names(roles) -> str:
 
 def not_on_list_message(pathway: Pathway) -> str:
     if pathway.status == PathwayStatus.REMOVED:
-        removal = Removal.objects.filter(pathway=pathway).only("decided_on").first()
-        when = f" (removed on {date_text(removal.decided_on)})" if removal else " (removed)"
+        removal = getattr(pathway, "removal", None)  # one-to-one: read once, then cached on the pathway
+        when = f" (removed on {date_uk(removal.decided_on)})" if removal else " (removed)"
     else:
         when = (" (closed: it is no longer in the provider's waiting-list extracts, last changed on "
-                f"{date_text(timezone.localdate(pathway.updated_at))})")
+                f"{date_uk(timezone.localdate(pathway.updated_at))})")
     return f"This pathway is no longer on the waiting list{when}"
 
 
@@ -124,7 +120,7 @@ def tci_date_problem(pathway: Pathway, tci_date: date, today: date) -> str | Non
 
     The importer's rules for dates (no placeholders such as 9999-12-31, nothing more than
     FUTURE_LIMIT_YEARS ahead), then: not in the past, not before the clock start or the decision to admit."""
-    shown = date_text(tci_date)
+    shown = date_uk(tci_date)
     if is_placeholder_date(tci_date):
         return f"Enter a real TCI date: {shown} is a placeholder, not a date"
     if tci_date > future_limit(today):
@@ -133,10 +129,10 @@ def tci_date_problem(pathway: Pathway, tci_date: date, today: date) -> str | Non
     if tci_date < today:
         return f"Enter a TCI date from today onwards: {shown} is in the past"
     if pathway.rtt_start and tci_date < pathway.rtt_start:
-        return (f"Enter a TCI date on or after the RTT clock start ({date_text(pathway.rtt_start)}): "
+        return (f"Enter a TCI date on or after the RTT clock start ({date_uk(pathway.rtt_start)}): "
                 f"{shown} is before it")
     if pathway.dta_date and tci_date < pathway.dta_date:
-        return (f"Enter a TCI date on or after the decision to admit ({date_text(pathway.dta_date)}): "
+        return (f"Enter a TCI date on or after the decision to admit ({date_uk(pathway.dta_date)}): "
                 f"{shown} is before it")
     return None
 

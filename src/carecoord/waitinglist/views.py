@@ -91,7 +91,9 @@ def ptl(request):
     paginator = EstimatingPaginator(qs, PAGE_SIZE, exact=query.duplicates == "only")
     page = paginator.get_page(query.page)  # past the end: the last page
     query.page = page.number
-    dupes = possible_duplicates(page.object_list, scope)
+    # With the duplicates-only filter every row is one already (the filter is the same EXISTS).
+    dupes = ({p.pk for p in page.object_list} if query.duplicates == "only"
+             else possible_duplicates(page.object_list, scope))
     rows = [PathwayRow(p, query.census, p.pk in dupes) for p in page.object_list]
     Auditor.from_request(request).event(AuditLog.Action.VIEW, "waitinglist.ptl", object_id=request.organisation.pk,
                                         summary=f"PTL page {page.number}: {len(rows)} pathways")
