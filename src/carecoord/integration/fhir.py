@@ -486,12 +486,16 @@ def _patient_for(plan: dict, provider: Organisation, auditor: Auditor, result: I
     # any that belong to another patient). Without one, a patient the provider already knows keeps the
     # identifiers it has (a patient may hold several at one provider); one it does not know gets a
     # placeholder, so the provider's users can see them.
+    # A new identifier lets the provider's users see the patient, so each is audited.
     for local_id in person["local_ids"]:
-        PatientIdentifier.objects.get_or_create(organisation=provider, local_id=local_id,
-                                                defaults={"patient": patient})
+        ident, created = PatientIdentifier.objects.get_or_create(organisation=provider, local_id=local_id,
+                                                                 defaults={"patient": patient})
+        if created:
+            auditor.create(ident, summary="local identifier from FHIR import")
     if not PatientIdentifier.objects.filter(patient=patient, organisation=provider).exists():
-        PatientIdentifier.objects.get_or_create(organisation=provider, local_id=f"{LOCAL_ID_PLACEHOLDER}{patient.pk}",
-                                                defaults={"patient": patient})
+        ident = PatientIdentifier.objects.create(organisation=provider, patient=patient,
+                                                 local_id=f"{LOCAL_ID_PLACEHOLDER}{patient.pk}")
+        auditor.create(ident, summary="placeholder local identifier from FHIR import")
     return patient
 
 

@@ -360,6 +360,10 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
     return out
 
 
+# Which staged rows (`s`) get a clock-start event (see _insert_start_events for why), on every path.
+def _gets_start_event(row: str) -> str:
+    return (f"{row}.rtt_start IS NOT NULL AND {row}.clock_state IS DISTINCT FROM 'non_rtt' "
+            f"AND {row}.rtt_status IS DISTINCT FROM '33'")
 # A clock-start event's status: the row's own when it starts a clock (10, 11, 12), else 10.
 START_STATUS = "CASE WHEN rtt_status IN ('10', '11', '12') THEN rtt_status ELSE '10' END"
 INSERT_COLUMNS = """provider_id, site_id, patient_id, ppid, ppid_issuer, ubrn, local_patient_id, referral_received,
@@ -399,7 +403,7 @@ def _merge_open(cur, out: MergeResult, *, provider_id, batch_id, now, rows, reje
             INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, import_batch_id,
                                                 recorded_at)
             SELECT id, rtt_start, {START_STATUS}, 'import', 'wlmds', %(batch)s, %(now)s
-            FROM created WHERE rtt_start IS NOT NULL AND clock_state <> 'non_rtt'""", p)
+            FROM created WHERE {_gets_start_event("created")}""", p)
     else:
         _upsert_open(cur, select, p)
         _insert_start_events(cur, provider_id=provider_id, batch_id=batch_id, now=now)
@@ -465,8 +469,7 @@ def _insert_start_events(cur, *, provider_id, batch_id, now) -> None:
         SELECT w.id, s.rtt_start, {START_STATUS.replace("rtt_status", "s.rtt_status")}, 'import', 'wlmds', %s, %s
         FROM wlmds_src s JOIN waitinglist_pathway w
           ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
-        WHERE s.rtt_start IS NOT NULL AND s.clock_state IS DISTINCT FROM 'non_rtt'
-          AND s.rtt_status IS DISTINCT FROM '33' AND w.status <> 'removed'
+        WHERE {_gets_start_event("s")} AND w.status <> 'removed'
         ON CONFLICT (pathway_id, event_date, status) DO NOTHING""", [batch_id, now, provider_id])
 
 

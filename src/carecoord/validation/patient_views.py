@@ -86,7 +86,12 @@ def link(request, token: str):
                       status=400 if request.method == "POST" else 200)
     form = AnswerForm(request.POST or None, prefix="a")
     if request.method == "POST" and form.is_valid():
-        digital.respond(msg, form.cleaned_data["answer"], form.cleaned_data["text"])
+        try:
+            digital.respond(msg, form.cleaned_data["answer"], form.cleaned_data["text"])
+        except digital.DigitalError:  # answered already (a double click, a second tab): the link is used
+            msg.refresh_from_db()
+            return render(request, "validation/patient/closed.jinja", {**ctx, "state": digital.state(msg)},
+                          status=410)
         return render(request, "validation/patient/thanks.jinja", {**ctx, "answer": form.cleaned_data["answer"]})
     return render(request, "validation/patient/question.jinja",
                   {**ctx, "form": form, "provider": msg.pathway.provider.name, "tfc": msg.pathway.tfc},
