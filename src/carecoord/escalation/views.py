@@ -201,7 +201,8 @@ def mutual_aid_step(request, pk: int):
         elif step in ("agree", "decline"):
             offer_obj = None
             if step == "agree":
-                offer_obj = req.offers.filter(pk=request.POST.get("offer") or 0).first()
+                offer = request.POST.get("offer", "")
+                offer_obj = req.offers.filter(pk=int(offer)).first() if offer.isdigit() else None
                 if offer_obj is None:
                     raise mutual_aid.MutualAidError("choose an offer to agree")
             mutual_aid.decide(req, agree_offer=offer_obj, note=request.POST.get("note", ""), by=request.user,
