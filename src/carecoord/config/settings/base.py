@@ -217,8 +217,9 @@ CARECOORD_OPEL_SCORE_STALE_MINUTES = int(os.environ.get("CARECOORD_OPEL_SCORE_ST
 CARECOORD_READING_MAX_AGE_DAYS = int(os.environ.get("CARECOORD_READING_MAX_AGE_DAYS", "0")) or None
 
 # Patient validation links and letters (validation/digital.py): the address patients reach carecoord at
-# (unset: the address the batch was sent from), and the waiting list office's number on letters (one
-# number, or in settings a mapping of ODS code to number with "*" for the rest).
+# (required by production settings; unset in development and tests: the address the batch was sent from,
+# else the development server's), and the waiting list office's number on letters (one number, or in
+# settings a mapping of ODS code to number with "*" for the rest).
 CARECOORD_PUBLIC_URL = os.environ.get("CARECOORD_PUBLIC_URL", "")
 CARECOORD_WAITING_LIST_PHONE = os.environ.get("CARECOORD_WAITING_LIST_PHONE", "")
 
