@@ -226,6 +226,9 @@ CARECOORD_WAITING_LIST_PHONE = os.environ.get("CARECOORD_WAITING_LIST_PHONE", ""
 # Consultant leave may end at most this many years ahead (theatres/services.py): later dates are
 # placeholders (31/12/9999) or typos.
 THEATRES_LEAVE_YEARS_AHEAD = int(os.environ.get("THEATRES_LEAVE_YEARS_AHEAD", "2"))
+# The longest the planner's solver may run, in seconds: the cap for the assisted-scheduling page and
+# `carecoord theatres plan` alike (a page's run holds a worker for that long).
+THEATRES_PLAN_MAX_SECONDS = int(os.environ.get("THEATRES_PLAN_MAX_SECONDS", "120"))
 
 # A WLMDS load of at least this many rows that is larger than the waiting list already held (an
 # initial or national load) rebuilds the list's secondary indexes once instead of row by row, locking
