@@ -87,6 +87,8 @@ FUTURE_LIMIT_YEARS = 5
 PLANNED = {"PTLO", "PTLI"}  # planned lists (§5): list type "planned", out of RTT scope (validation's T20 reads it)
 ADMITTED = {"IRTT", "RTTI", "INON"}
 NON_RTT = {"ONON", "INON"}
+SEXES = ("0", "1", "2", "9")
+PRIORITY_TYPES = ("1", "2", "3")
 
 
 def list_type_of(waiting_list_type: str | None) -> str:
@@ -94,8 +96,6 @@ def list_type_of(waiting_list_type: str | None) -> str:
     FHIR imports both read it."""
     code = (waiting_list_type or "").upper()
     return "planned" if code in PLANNED else "admitted" if code in ADMITTED else "non_admitted"
-SEXES = ("0", "1", "2", "9")
-PRIORITY_TYPES = ("1", "2", "3")
 
 
 class HeaderError(ValueError):
