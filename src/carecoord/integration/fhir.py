@@ -40,12 +40,11 @@ from carecoord.core.models import Organisation, Patient, PatientIdentifier
 from carecoord.core.services.audit import Auditor, snapshot
 from carecoord.integration.models import ImportBatch, ImportMode, ImportRejection
 from carecoord.integration.wlmds import (
-    ADMITTED,
     FUTURE_LIMIT_YEARS,
     NON_RTT,
-    PLANNED,
     future_limit,
     is_placeholder_date,
+    list_type_of,
 )
 from carecoord.waitinglist.models import ClockEvent, ClockState, ListType, Pathway, PathwayStatus, Removal
 
@@ -64,6 +63,7 @@ QUEUE_DATE_URL = "https://carecoord.nhs.example/StructureDefinition/queue-order-
 RTT_STATUS_URL = "https://carecoord.nhs.example/StructureDefinition/rtt-status"  # latest RTT status code
 STOP_STATUS_URL = "https://carecoord.nhs.example/StructureDefinition/rtt-stop-status"  # the code that stopped it
 CLOCK_STATE_URL = "https://carecoord.nhs.example/StructureDefinition/rtt-clock-state"  # open, stopped, nullified...
+RTT_LIST_CODE = {ListType.ADMITTED: "IRTT", ListType.NON_ADMITTED: "ORTT"}  # an RTT list's code, by list type
 START_CODES = ("10", "11", "12")  # statuses that start a clock; a clock start event otherwise records 10
 LOCAL_ID_PLACEHOLDER = "FHIR-"  # the local identifier carecoord makes for a patient a Bundle brings without one
 EOC_STATUS = {PathwayStatus.ON_LIST: "waitlist", PathwayStatus.REMOVED: "cancelled", PathwayStatus.CLOSED: "finished"}
@@ -449,14 +449,11 @@ def read_bundle(data, *, provider: Organisation) -> tuple[list[dict], list[FhirE
             r.error(j, "ServiceRequest.performer", f"consultant code {consultant!r} is longer than 12 characters")
         if len(r.errors) > before or person is None:
             continue
-        if list_code:
-            list_type = list_code
-        elif wlt:
-            list_type = (ListType.PLANNED if wlt in PLANNED else ListType.ADMITTED if wlt in ADMITTED
-                         else ListType.NON_ADMITTED)
-        else:
-            list_type = ListType.NON_ADMITTED
-        waiting_list_type = wlt or ("IRTT" if list_type == ListType.ADMITTED else "ORTT")
+        list_type = list_code or list_type_of(wlt)
+        # Without a Waiting_List_Type, a code only where the entry says it: an admitted or non-admitted
+        # list with an RTT clock. A planned or diagnostic list, a non-RTT clock, or no list type at all
+        # (as a WLMDS row without the code) is stored without one rather than as an RTT list.
+        waiting_list_type = wlt or (RTT_LIST_CODE.get(list_code, "") if state != ClockState.NON_RTT else "")
         plans.append({"entry": i, "ppid": ppid, "issuer": issuer, "nhs": person["nhs"], "person": person, "tfc": tfc,
                       "rtt_start": start, "referral_received": received, "procedure": procedure, "priority": priority,
                       "rank": ranks.get(priority, 99), "list_type": list_type, "waiting_list_type": waiting_list_type,

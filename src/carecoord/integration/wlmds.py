@@ -91,6 +91,13 @@ SEXES = ("0", "1", "2", "9")
 PRIORITY_TYPES = ("1", "2", "3")
 
 
+def list_type_of(waiting_list_type: str | None) -> str:
+    """The list type a Waiting_List_Type code sets (a missing or other code: non-admitted). The CSV and
+    FHIR imports both read it."""
+    code = (waiting_list_type or "").upper()
+    return "planned" if code in PLANNED else "admitted" if code in ADMITTED else "non_admitted"
+
+
 class HeaderError(ValueError):
     """The file as a whole cannot be read: empty, not CSV, or missing required columns."""
 
@@ -511,9 +518,8 @@ def _typed(good: pl.DataFrame, kind: str, date_format: str, codes: Codes) -> pl.
             pl.col("ppid_issuer").str.to_uppercase(),
             pl.col("site_code").str.to_uppercase(),
             pl.col("tfc").str.to_uppercase(),
-            pl.when(wlt.is_in(sorted(PLANNED))).then(pl.lit("planned"))
-            .when(wlt.is_in(sorted(ADMITTED))).then(pl.lit("admitted")).otherwise(pl.lit("non_admitted"))
-            .alias("list_type"),
+            wlt.replace_strict({c: list_type_of(c) for c in PLANNED | ADMITTED}, default=list_type_of(None),
+                               return_dtype=pl.String).alias("list_type"),
             pl.when(wlt.is_in(sorted(NON_RTT))).then(pl.lit("non_rtt"))
             .when(pl.col("rtt_start").is_null()).then(pl.lit("unknown"))
             .otherwise(pl.lit("open")).alias("clock_state"),

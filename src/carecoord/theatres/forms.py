@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 
 from carecoord.theatres.services import CANCELLATION_REASONS, METRIC_GROUPS
@@ -41,10 +42,16 @@ class PlanForm(_FirstDayInWindow, forms.Form):
     start = forms.DateField(label="First day to plan", initial=_next_monday,
                             help_text="The 6-4-2 process plans six weeks out. For example, 2026-12-07")
     weeks = forms.IntegerField(label="Weeks", min_value=1, max_value=PLAN_MAX_WEEKS, initial=6)
-    seconds = forms.IntegerField(label="Time limit for the solver (seconds)", min_value=2, max_value=120,
-                                 initial=20, help_text="The best plan found in this time is returned")
+    seconds = forms.IntegerField(label="Time limit for the solver (seconds)", min_value=2, initial=20,
+                                 help_text="The best plan found in this time is returned")
     seed = forms.IntegerField(label="Seed", min_value=0, max_value=SEED_MAX, initial=0, required=False,
                               help_text="The same seed and data give the same plan")
+
+    def clean_seconds(self):
+        seconds, cap = self.cleaned_data["seconds"], settings.THEATRES_PLAN_MAX_SECONDS
+        if seconds > cap:
+            raise forms.ValidationError(f"Enter a time limit of at most {cap} seconds (THEATRES_PLAN_MAX_SECONDS)")
+        return seconds
 
 
 class GenerateForm(_FirstDayInWindow, forms.Form):

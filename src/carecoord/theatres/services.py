@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import psycopg
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from carecoord.core.models import Organisation
@@ -441,6 +441,15 @@ def confirm(booking: Booking, *, auditor) -> Booking:
     return booking
 
 
+def tci_letter(booking: Booking, *, auditor) -> bytes:
+    """The booking's TCI letter (PDF), with the TCI recorded: both or neither. The letter is built first,
+    so one that cannot be built records nothing; a TCI the database refuses returns no letter."""
+    pdf = tci_letter_pdf([booking])
+    record_tci(booking, auditor=auditor)
+    return pdf
+
+
+@transaction.atomic
 def record_tci(booking: Booking, *, auditor) -> Booking:
     """The TCI letter went out: the booking is 'TCI sent' and the pathway's TCI date is the list's date."""
     if booking.status not in LIVE_BOOKING:

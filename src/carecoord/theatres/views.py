@@ -162,12 +162,7 @@ def booking_letter(request, pk: int):
     booking = _booking(request, pk)
     auditor = Auditor.from_request(request)
     try:
-        services.record_tci(booking, auditor=auditor)
-    except services.BookingError as exc:
-        messages.error(request, f"No letter: {exc}")
-        return _back(booking)
-    try:
-        pdf = services.tci_letter_pdf([booking])
+        pdf = services.tci_letter(booking, auditor=auditor)
     except services.BookingError as exc:
         messages.error(request, f"No letter: {exc}")
         return _back(booking)

@@ -74,7 +74,8 @@ def create_batch(organisation, *, name: str, cohort: Cohort, by, auditor: Audito
 
 def link_for(token: str, base_url: str = "") -> str:
     """The patient's link: `CARECOORD_PUBLIC_URL` when set, else the address the sender used (when sent
-    from a page), else the development server's."""
+    from a page), else the development server's (production settings refuse to start without the
+    setting, so a letter the worker builds never points at localhost)."""
     base = settings.CARECOORD_PUBLIC_URL or base_url or "http://127.0.0.1:8000"
     return f"{base.rstrip('/')}/p/{token}/"
 

@@ -217,14 +217,18 @@ CARECOORD_OPEL_SCORE_STALE_MINUTES = int(os.environ.get("CARECOORD_OPEL_SCORE_ST
 CARECOORD_READING_MAX_AGE_DAYS = int(os.environ.get("CARECOORD_READING_MAX_AGE_DAYS", "0")) or None
 
 # Patient validation links and letters (validation/digital.py): the address patients reach carecoord at
-# (unset: the address the batch was sent from), and the waiting list office's number on letters (one
-# number, or in settings a mapping of ODS code to number with "*" for the rest).
+# (required by production settings; unset in development and tests: the address the batch was sent from,
+# else the development server's), and the waiting list office's number on letters (one number, or in
+# settings a mapping of ODS code to number with "*" for the rest).
 CARECOORD_PUBLIC_URL = os.environ.get("CARECOORD_PUBLIC_URL", "")
 CARECOORD_WAITING_LIST_PHONE = os.environ.get("CARECOORD_WAITING_LIST_PHONE", "")
 
 # Consultant leave may end at most this many years ahead (theatres/services.py): later dates are
 # placeholders (31/12/9999) or typos.
 THEATRES_LEAVE_YEARS_AHEAD = int(os.environ.get("THEATRES_LEAVE_YEARS_AHEAD", "2"))
+# The longest the planner's solver may run, in seconds: the cap for the assisted-scheduling page and
+# `carecoord theatres plan` alike (a page's run holds a worker for that long).
+THEATRES_PLAN_MAX_SECONDS = int(os.environ.get("THEATRES_PLAN_MAX_SECONDS", "120"))
 
 # A WLMDS load of at least this many rows that is larger than the waiting list already held (an
 # initial or national load) rebuilds the list's secondary indexes once instead of row by row, locking

@@ -86,15 +86,32 @@ def test_non_persona_cannot_be_used_for_persona_login(client, trust):
     assert r.status_code == 302 and client.get("/").status_code == 302
 
 
-def test_production_settings_never_enable_demo(monkeypatch):
+def _prod_settings(monkeypatch, public_url: str):
+    """Production settings read afresh (base.py, which reads the environment, keeps its values: the
+    public address is set on it as base.py would read it)."""
     import importlib
 
+    from carecoord.config.settings import base
+
     monkeypatch.setenv("CARECOORD_SECRET_KEY", "x" * 50)
+    monkeypatch.setattr(base, "CARECOORD_PUBLIC_URL", public_url)
+    return importlib.reload(importlib.import_module("carecoord.config.settings.prod"))
+
+
+def test_production_settings_never_enable_demo(monkeypatch):
     monkeypatch.setenv("CARECOORD_DEMO", "1")
-    prod = importlib.import_module("carecoord.config.settings.prod")
-    prod = importlib.reload(prod)
+    prod = _prod_settings(monkeypatch, "https://carecoord.example.nhs.uk")
     assert prod.DEMO_MODE is False
     assert prod.SESSION_COOKIE_SECURE and prod.CSRF_COOKIE_SECURE and prod.SECURE_HSTS_SECONDS > 0
+
+
+@pytest.mark.parametrize("value", ["", "carecoord.example.nhs.uk"])
+def test_production_settings_refuse_to_start_without_the_public_address(monkeypatch, value):
+    # Without it the worker's letters would link to 127.0.0.1: it has no request to take an address from.
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="CARECOORD_PUBLIC_URL must be set in production"):
+        _prod_settings(monkeypatch, value)
 
 
 @pytest.mark.django_db

@@ -442,6 +442,56 @@ def test_codes_are_read_whatever_their_case(trust):
     assert (p.clinical_priority, p.priority_rank, p.waiting_list_type) == ("P1b", 2, "PTLI")
 
 
+def _typed_only(bundle, list_type=None, wlt=None):
+    """The Bundle's EpisodeOfCare carrying only these codes (None: that coding left out)."""
+    eoc = _entry(bundle, "EpisodeOfCare")[1]
+    eoc["type"] = ([{"coding": [{"system": fhir.LIST_SYSTEM, "code": list_type}]}] if list_type else []) + (
+        [{"coding": [{"system": fhir.WLMDS_LIST_SYSTEM, "code": wlt}]}] if wlt else [])
+    return bundle
+
+
+@pytest.mark.parametrize(("list_type", "clock_state", "stored"), [
+    ("admitted", "open", ("admitted", "IRTT")),
+    ("non_admitted", "open", ("non_admitted", "ORTT")),
+    ("non_admitted", "unknown", ("non_admitted", "ORTT")),
+    # Not an RTT list: no RTT code is made up for it (T20 and the RTT figures read the code).
+    ("planned", "open", ("planned", "")),
+    ("diagnostic", "open", ("diagnostic", "")),
+    ("admitted", "non_rtt", ("admitted", "")),
+    ("non_admitted", "non_rtt", ("non_admitted", "")),
+    # Nothing about the list: as a WLMDS row without a Waiting_List_Type (non-admitted, no code).
+    (None, "open", ("non_admitted", "")),
+])
+def test_without_a_waiting_list_type_a_code_is_stored_only_for_an_rtt_list(trust, list_type, clock_state, stored):
+    patient = patient_at(trust)
+    p = pathway_at(trust, patient, clock_state=clock_state, rtt_status="90" if clock_state == "non_rtt" else "20",
+                   rtt_start=None if clock_state == "unknown" else date(2026, 5, 1))
+    bundle = _typed_only(fhir.export_bundle(patient, [p]), list_type=list_type)
+    Pathway.objects.all().delete()
+    fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM)
+    assert Pathway.objects.values_list("list_type", "waiting_list_type").get() == stored
+
+
+def test_a_list_without_a_waiting_list_type_round_trips_without_one(trust):
+    patient = patient_at(trust)
+    pathways = [pathway_at(trust, patient, list_type=lt, waiting_list_type="") for lt in ("planned", "diagnostic")]
+    rows = _rows()
+    result = fhir.import_bundle(fhir.export_bundle(patient, pathways), provider=trust, auditor=SYSTEM)
+    assert result.pathways_unchanged == 2 and _rows() == rows
+
+
+@pytest.mark.parametrize(("wlt", "list_type"), [  # as test_wlmds's test_list_types_and_clock_states
+    ("IRTT", "admitted"), ("RTTI", "admitted"), ("INON", "admitted"), ("PTLO", "planned"), ("PTLI", "planned"),
+    ("ORTT", "non_admitted"), ("RTTO", "non_admitted"), ("ONON", "non_admitted"),
+])
+def test_a_waiting_list_type_alone_sets_the_list_type_as_a_wlmds_row_does(trust, wlt, list_type):
+    patient = patient_at(trust)
+    bundle = _typed_only(fhir.export_bundle(patient, [pathway_at(trust, patient)]), wlt=wlt)
+    Pathway.objects.all().delete()
+    fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM)
+    assert Pathway.objects.values_list("list_type", "waiting_list_type").get() == (list_type, wlt)
+
+
 # ---------------------------------------------------------------- the importer's date rules, clock events
 
 

@@ -2,6 +2,8 @@
 waiting list, the 28-day rebooking count, cancelling twice at once, and bounded inputs."""
 
 import html
+import io
+import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -262,7 +264,8 @@ def test_generate_form_bounds_the_first_day(trust, setup, sched_client):  # noqa
 @pytest.mark.parametrize("args,flag", [
     (["plan", "--from", "9999-12-31"], "--from"), (["plan", "--from", "0001-01-01"], "--from"),
     (["plan", "--seed", "99999999999999999999999"], "--seed"), (["plan", "--weeks", "9"], "--weeks"),
-    (["plan", "--seconds", "nan"], "--seconds"), (["sessions", "--weeks", "27"], "--weeks"),
+    (["plan", "--seconds", "nan"], "--seconds"), (["plan", "--seconds", "121"], "--seconds"),
+    (["plan", "--seconds", "1"], "--seconds"), (["sessions", "--weeks", "27"], "--weeks"),
     (["sessions", "--from", "9999-12-20", "--weeks", "26"], "--from"),
 ])
 def test_cli_has_the_pages_bounds(trust, setup, args, flag):  # noqa: F811
@@ -273,6 +276,18 @@ def test_cli_has_the_pages_bounds(trust, setup, args, flag):  # noqa: F811
     with pytest.raises(CommandError, match=flag):
         call_command("theatres", *argv)
     assert not TheatreSession.objects.exists()
+
+
+def test_one_setting_caps_the_solver_time_on_the_page_and_the_cli(trust, setup, sched_client, settings):  # noqa: F811
+    settings.THEATRES_PLAN_MAX_SECONDS = 30
+    why = "Enter a time limit of at most 30 seconds (THEATRES_PLAN_MAX_SECONDS)"
+    r = sched_client.post("/theatres/plan/", {"start": _next_monday().isoformat(), "weeks": "1", "seconds": "31"})
+    assert r.status_code == 400 and why in html.unescape(r.content.decode())
+    with pytest.raises(CommandError, match=rf"--seconds: {re.escape(why)}"):
+        call_command("theatres", "plan", "--provider", "RAA", "--from", _next_monday().isoformat(), "--seconds", "31")
+    assert not Job.objects.exists()
+    call_command("theatres", "plan", "--provider", "RAA", "--from", _next_monday().isoformat(), "--seconds", "30",
+                 "--format", "json", stdout=io.StringIO(), stderr=io.StringIO())
 
 
 # ---------------------------------------------------------------- 8. smaller things

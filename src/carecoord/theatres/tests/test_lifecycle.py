@@ -77,6 +77,29 @@ def test_confirm_then_tci_letter_sets_the_tci_date(trust, lists, scheduler, sche
     assert r.status_code == 200 and "not provisional" in r.content.decode()
 
 
+def test_a_letter_that_cannot_be_built_records_no_tci(trust, lists, scheduler, sched_client, monkeypatch):
+    from carecoord.core import letters
+
+    p = _ready(trust)
+    b = _book(lists[0], p, scheduler)
+    audit = AuditLog.objects.count()
+
+    def broken(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(letters, "render", broken)
+    with pytest.raises(OSError):
+        sched_client.post(f"/theatres/bookings/{b.pk}/letter.pdf")
+    b.refresh_from_db()
+    p.refresh_from_db()
+    assert (b.status, p.tci_date, AuditLog.objects.count()) == ("provisional", None, audit)
+    monkeypatch.undo()  # the letter builds again: printing it now records the TCI
+    assert sched_client.post(f"/theatres/bookings/{b.pk}/letter.pdf").content.startswith(b"%PDF")
+    b.refresh_from_db()
+    p.refresh_from_db()
+    assert (b.status, p.tci_date) == ("tci_sent", lists[0].date)
+
+
 def test_on_the_day_hospital_cancellation_owes_a_new_date_within_28_days(trust, lists, scheduler):
     p = _ready(trust)
     b = _book(lists[0], p, scheduler)

@@ -1,8 +1,10 @@
 """Validation runs: findings are opened once, kept while seen, closed when gone; the CLI contract."""
 
 import csv
+import html
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -115,3 +117,21 @@ def test_t21_in_per_provider_runs_sees_the_other_provider_and_never_closes_its_f
     runner.run(organisation=trust)
     assert not Finding.objects.open().filter(rule="T21", pathway=mine).exists()
     assert Finding.objects.open().filter(rule="T21", pathway=theirs).exists()  # the other's: its own run
+
+
+@pytest.mark.parametrize("system_wide", [False, True])
+def test_t21_never_names_the_other_provider(wlm_client, trust, other_trust, system_wide):
+    # The trust holds no grant from the other: its worklist, the pathway's validation page and the CSV
+    # say the patient is on another provider's list, never which (the finding is stored once for every
+    # viewer, and outlives any grant; the PTL's possible-duplicates filter names granted providers).
+    patient = patient_at(trust)
+    mine = pathway_at(trust, patient, tfc="110")
+    pathway_at(other_trust, patient, tfc="110")
+    runner.run(organisation=None if system_wide else trust)
+    pages = [wlm_client.get("/validation/", {"rule": "T21"}), wlm_client.get(f"/validation/pathways/{mine.pk}/"),
+             wlm_client.get("/validation/findings.csv", {"rule": "T21"})]
+    for page in pages:
+        body = html.unescape(page.content.decode())
+        assert page.status_code == 200 and mine.ppid in body
+        assert "T21" in body and "also on another provider's list for treatment function 110" in body
+        assert other_trust.name not in body and not re.search(rf"[\s>,(]{other_trust.ods_code}[\s<,.)]", body)

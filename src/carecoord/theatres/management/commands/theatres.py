@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -64,10 +63,9 @@ class Command(BaseCommand):
             n = services.generate_sessions(org, start, opts["weeks"])
             self.stdout.write(f"{n} sessions created")
             return
-        if not (math.isfinite(opts["seconds"]) and 0 < opts["seconds"] <= 600):
-            raise CommandError("--seconds must be more than 0 and at most 600")
-        self._check(PlanForm, {"start": start, "weeks": opts["weeks"], "seconds": 20, "seed": opts["seed"]})
-        result, data = services.plan_for_provider(org, start, opts["weeks"], seconds=opts["seconds"], seed=opts["seed"])
+        seconds = self._check(PlanForm, {"start": start, "weeks": opts["weeks"], "seconds": opts["seconds"],
+                                         "seed": opts["seed"]})["seconds"]
+        result, data = services.plan_for_provider(org, start, opts["weeks"], seconds=seconds, seed=opts["seed"])
         out = services.plan_json(result, data)
         Auditor.system("cli:theatres-plan", organisation=org).event(
             AuditLog.Action.VIEW, "theatres.plan", object_id=org.pk,
@@ -85,8 +83,9 @@ class Command(BaseCommand):
     def _check(form_class, data):
         form = form_class(data)
         if not form.is_valid():
-            flags = {"start": "--from", "weeks": "--weeks", "seed": "--seed"}
+            flags = {"start": "--from", "weeks": "--weeks", "seconds": "--seconds", "seed": "--seed"}
             raise CommandError("; ".join(f"{flags.get(k, k)}: {' '.join(v)}" for k, v in form.errors.items()))
+        return form.cleaned_data
 
     def _leave(self, org, opts):
         from pathlib import Path
