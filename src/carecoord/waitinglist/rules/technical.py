@@ -268,7 +268,8 @@ def t13(f: Frames) -> pl.DataFrame:
 def t14(f: Frames) -> pl.DataFrame:
     w = pl.col("waiting_list_type").fill_null("")
     return _flag(f.pathways, _on_list() & ~w.is_in(sorted(WAITING_LIST_TYPES)),
-                 pl.format("Waiting_List_Type '{}' is not a known value", w))
+                 pl.when(w == "").then(pl.lit("Waiting_List_Type is missing"))
+                 .otherwise(pl.format("Waiting_List_Type '{}' is not a known value", w)))
 
 
 @rule("T15", "Invalid codes", severity="error", team="data_quality",

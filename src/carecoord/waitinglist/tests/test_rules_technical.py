@@ -134,6 +134,9 @@ def test_t13_dates():
 
 def test_t14_list_types():
     assert fired("T14", row(0, waiting_list_type="PLTO"), row(1, waiting_list_type=""), row(2)) == {1, 2}
+    out = t.run(frame(row(0, waiting_list_type="PLTO"), row(1, waiting_list_type="")), CENSUS, rules=["T14"])
+    assert dict(zip(out["pathway_id"], out["detail"], strict=True)) == {
+        1: "Waiting_List_Type 'PLTO' is not a known value", 2: "Waiting_List_Type is missing"}
 
 
 def test_t15_codes():
