@@ -51,12 +51,9 @@ class ReadingsOut(Schema):
 def post_readings(request, body: ReadingsIn):
     org = _poster(request, body.provider)
     try:
-        out = services.ingest(org, body.readings)
+        return services.ingest(org, body.readings, auditor=_auditor(request, org))  # audited in the same statement
     except services.ReadingError as exc:
         raise HttpError(400, str(exc)) from exc
-    _auditor(request, org).event(AuditLog.Action.IMPORT, "coordination.readings", object_id=org.pk,
-                  summary=f"{out['received']} readings ({out['changed']} new or changed)")
-    return out
 
 
 class EventsIn(Schema):

@@ -3,7 +3,8 @@
 Ingest stores a batch of readings and, in the same statement, queues (provider, reading time) in
 `ScoreQueue`. The scorer claims queued rows, and for each reading time scores every claimed provider
 at once (one query for the readings the kernel needs, the pure kernel, one upsert), then rescoring
-each system touched, starting escalation actions and raising alerts; then it deletes its claims.
+each system touched (in a burst, once its last queued provider is scored: `_system_due`), starting
+escalation actions and raising alerts; then it deletes its claims.
 
 How it runs (`CARECOORD_SCC_SCORING`):
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 BATCH_WINDOW = 0.1  # seconds to gather a burst before scoring it
 SWEEP_SECONDS = 5.0  # a sleeping scorer looks at the queue this often anyway
 STALE_CLAIM = timedelta(minutes=1)
+SYSTEM_COALESCE = timedelta(seconds=1)  # in a burst, a system is rescored at most this often until its last provider
 CLAIM_LIMIT = 5000
 LOCK_CLASS = 7301  # advisory lock namespace: one lock per system while it is scored
 
@@ -94,14 +96,16 @@ def drain_once(limit: int = CLAIM_LIMIT) -> int:
     with transaction.atomic():
         parents = Organisation.objects.in_bulk({o.parent_id for o in orgs.values() if o.parent_id})
         _lock_systems(sorted({o.parent_id or o.pk for o in orgs.values()}))
+        claimed = [i for i, _, _ in rows]
         for at in sorted(by_time):
             ids = sorted(by_time[at])
             try:
                 with transaction.atomic():  # a savepoint: one bad reading time cannot block the others
-                    score_providers([orgs[i] for i in ids if i in orgs], at, parents)
+                    score_providers([orgs[i] for i in ids if i in orgs], at, parents, claimed=claimed)
             except Exception as exc:  # noqa: BLE001 - logged and released (quarantined), never retried forever
                 log.error("OPEL scoring of providers %s at %s failed (%s); their queue rows are dropped",
                           ids[:20], at.isoformat(), type(exc).__name__)
+                _rescore_systems_after_failure([orgs[i] for i in ids if i in orgs], at, parents)
         _release(claim, [i for i, _, _ in rows])
     return len(rows)
 
@@ -123,10 +127,12 @@ def flush() -> int:
     return total
 
 
-def score_providers(providers: list[Organisation], at: datetime, parents: dict[int, Organisation]) -> list[OpelScore]:
-    """Score `providers` at `at` (any systems), then each of their systems; start escalation actions
-    and raise alerts (`parents`: the providers' systems by id). Scores replace any earlier score for
-    that time and edition. Called by `drain_once`, which holds the systems' locks."""
+def score_providers(providers: list[Organisation], at: datetime, parents: dict[int, Organisation], *,
+                    claimed: list[int] = ()) -> list[OpelScore]:
+    """Score `providers` at `at` (any systems), then each of their systems (`_system_due`: `claimed` are
+    this drain's queue rows); start escalation actions and raise alerts (`parents`: the providers'
+    systems by id). Scores replace any earlier score for that time and edition. Called by
+    `drain_once`, which holds the systems' locks."""
     from carecoord.coordination import services
     from carecoord.coordination.signals import opel_scored
 
@@ -147,13 +153,52 @@ def score_providers(providers: list[Organisation], at: datetime, parents: dict[i
     current = _current([s.organisation_id for s in stored] + list(per_system), at, ed_name)
     for sys_id, scores in per_system.items():
         system = parents.get(sys_id) or scores[0].organisation
-        if system.kind not in PROVIDER_KINDS:
+        if system.kind not in PROVIDER_KINDS and _system_due(system.pk, at, ed_name, claimed):
             scores = [*scores, services.rescore_system(system, at)]
         live = [s for s in scores if s.organisation_id in current]
         if live:  # a backfilled or superseded score is stored, but starts no action
             opel_scored.send(sender=OpelScore, system=system, scores=live)
     _alerts([p for p in targets if p.pk in current], at, [s for s in stored if s.organisation_id in current], parents)
     return stored
+
+
+def _system_due(system_id: int, at: datetime, ed_name: str, claimed: list[int]) -> bool:
+    """Whether to rescore the system at `at` in this drain. At each quarter-hour every provider posts
+    within a second or two, and a drain that rescored the system each time would combine all of its
+    providers' scores a dozen times for one reading time. So the rescore waits when both: the system
+    was scored at `at` less than `SYSTEM_COALESCE` ago, and more of its providers' rows for `at` are
+    still queued (unclaimed, posted again since this drain's claim, or claimed by a live scorer). The
+    drain that scores those rows takes this system's lock after this one commits, so it sees these
+    scores and rescores the system itself; the drain that finds no more rows queued always rescores.
+    So the last system score still counts every provider, and in a burst it lags by at most
+    `SYSTEM_COALESCE` (plus a drain)."""
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute("""
+            SELECT EXISTS (SELECT 1 FROM coordination_opelscore
+                           WHERE organisation_id = %s AND at = %s AND edition = %s AND computed_at >= %s)
+               AND EXISTS (SELECT 1 FROM coordination_scorequeue q JOIN core_organisation o ON o.id = q.organisation_id
+                           WHERE q.at = %s AND o.parent_id = %s
+                             AND (q.claimed_at IS NULL OR (q.id <> ALL(%s) AND q.claimed_at >= %s)))""",
+                    [system_id, at, ed_name, now - SYSTEM_COALESCE, at, system_id, list(claimed), now - STALE_CLAIM])
+        return not cur.fetchone()[0]
+
+
+def _rescore_systems_after_failure(providers: list[Organisation], at: datetime, parents: dict[int, Organisation]) -> None:
+    """A reading time whose providers could not be scored still rescores their systems: an earlier drain
+    may have left the system's rescore to this one (`_system_due`)."""
+    from carecoord.coordination import services
+
+    for sys_id in sorted({p.parent_id for p in providers if p.parent_id}):
+        system = parents.get(sys_id)
+        if system is None or system.kind in PROVIDER_KINDS:
+            continue
+        try:
+            with transaction.atomic():
+                services.rescore_system(system, at)
+        except Exception as exc:  # noqa: BLE001 - logged; the next post for this time rescores it
+            log.error("OPEL rescoring of system %s at %s failed (%s)", system.ods_code, at.isoformat(),
+                      type(exc).__name__)
 
 
 def _current(org_ids: list[int], at: datetime, ed_name: str) -> set[int]:

@@ -17,7 +17,8 @@ from django.utils import timezone
 from carecoord.coordination import opel
 from carecoord.coordination.models import OpelScore
 from carecoord.core.db import server_cursor
-from carecoord.core.models import PROVIDER_KINDS, Organisation
+from carecoord.core.models import PROVIDER_KINDS, AuditLog, Organisation
+from carecoord.core.services.audit import Auditor
 
 HISTORY = timedelta(days=2)
 # The metrics the board and the sitrep show for each provider, with their column headings.
@@ -136,17 +137,26 @@ def clean(items: list[dict]) -> list[Item]:
     return out
 
 
-def ingest(organisation: Organisation, items: list[dict], *, source: str = "api") -> dict:
+def ingest(organisation: Organisation, items: list[dict], *, source: str = "api",
+           auditor: Auditor | None = None) -> dict:
     """Upsert a batch of readings for one provider (all-or-nothing); a repeated (metric, time)
     replaces the earlier value, within the batch too (the last one wins). Each reading time with a new or changed value is queued for the
     OPEL scorer (`coordination.scorer`) in the same statement; the scorer rescores the provider and
-    its system there and raises alerts."""
+    its system there and raises alerts. With `auditor`, the batch's audit row is written by the same
+    statement."""
     from carecoord.coordination import scorer
 
     rows = clean(items)
+    audited, audit_params = "", {}
+    if auditor is not None:
+        audit, audit_params = auditor.insert_sql(
+            AuditLog.Action.IMPORT, "coordination.readings", object_id=organisation.pk,
+            summary_sql=f"'{len(rows)} readings (' || (SELECT count(*) FROM stored) || ' new or changed)'")
+        audited = f", audited AS ({audit})"
     with server_cursor() as cur:  # the three arrays go to the server as they are
         # One statement, atomic on its own: the batch arrives as three arrays, and the reading times
-        # whose values changed are queued in the same statement (one round trip, no transaction block).
+        # whose values changed are queued, and the batch audited, in the same statement (one round
+        # trip, no transaction block).
         cur.execute("""
             WITH stored AS (
                 INSERT INTO coordination_reading (organisation_id, metric, at, value, source, received_at)
@@ -162,11 +172,11 @@ def ingest(organisation: Organisation, items: list[dict], *, source: str = "api"
                 INSERT INTO coordination_scorequeue (organisation_id, at, queued_at, claimed_at)
                 SELECT DISTINCT %(org)s, at, %(now)s, NULL::timestamptz FROM stored
                 ON CONFLICT (organisation_id, at) DO UPDATE SET queued_at = EXCLUDED.queued_at, claimed_at = NULL
-                RETURNING 1)
+                RETURNING 1)""" + audited + """
             SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM queued)""",
                     {"org": organisation.pk, "source": source, "now": timezone.now(),
                      "metrics": [r.metric for r in rows], "times": [r.at for r in rows],
-                     "values": [r.value for r in rows]})
+                     "values": [r.value for r in rows], **audit_params})
         changed, queued = cur.fetchone()
     if queued:
         scorer.after_ingest()

@@ -58,6 +58,30 @@ def test_posting_readings_stores_them_once_and_scores_provider_and_system(client
     assert any(p["points"] is None and p["status"] != "ok" for p in provider.explanation["parameters"])
 
 
+def test_each_batch_is_audited_by_the_statement_that_stores_it(client, token, trust, monkeypatch):
+    """The audit row is written by the ingest statement itself: a batch the database refuses leaves
+    neither readings nor an audit row, and a stored batch always has its row."""
+    import psycopg
+    from django.db import transaction
+
+    from carecoord.core.models import AuditLog
+
+    r = _post(client, token, batch())
+    assert r.status_code == 200
+    _post(client, token, batch(handover=70))
+    rows = list(AuditLog.objects.filter(object_type="coordination.readings").order_by("id"))
+    assert [(a.action, a.object_id, a.organisation_id, a.summary) for a in rows] == [
+        ("import", str(trust.pk), trust.pk, "2 readings (2 new or changed)"),
+        ("import", str(trust.pk), trust.pk, "2 readings (1 new or changed)")]
+    assert rows[0].system_job.startswith("api-token:") and rows[0].actor_id is None and rows[0].request_id
+    monkeypatch.setattr("carecoord.core.services.audit.Auditor.insert_sql",
+                        lambda self, *a, **kw: ("INSERT INTO core_auditlog (at) VALUES (NULL)", {}))  # it fails
+    with pytest.raises(psycopg.errors.NotNullViolation), transaction.atomic():
+        services.ingest(trust, batch(handover=99)["readings"], auditor=services.Auditor.system("test"))
+    assert Reading.objects.get(metric="ambulance_handover_mean_minutes").value == 70  # nothing stored
+    assert AuditLog.objects.filter(object_type="coordination.readings").count() == 2
+
+
 def test_bad_items_refuse_the_batch_naming_index_and_field(client, token):
     body = {"readings": [{"metric": "ed_4h_performance_pct", "time": AT.isoformat(), "value": 80},
                          {"metric": "ed_4h_performance_pct", "time": "yesterday", "value": 80},

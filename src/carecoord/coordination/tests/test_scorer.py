@@ -133,12 +133,75 @@ def test_a_failing_reading_time_is_logged_and_released(settings, trust, icb, cap
     services.ingest(trust, readings(at=AT + timedelta(minutes=15)))
     real = scorer.score_providers
 
-    def boom(providers, at, parents):
+    def boom(providers, at, parents, **kw):
         if at == AT:
             raise ValueError("bad row")
-        return real(providers, at, parents)
+        return real(providers, at, parents, **kw)
 
     monkeypatch.setattr(scorer, "score_providers", boom)
     scorer.flush()
     assert OpelScore.objects.filter(organisation=trust, at=AT + timedelta(minutes=15)).exists()
     assert not ScoreQueue.objects.exists() and "ValueError" in caplog.text
+
+
+def _system(icb):
+    return OpelScore.objects.get(organisation=icb, at=AT)
+
+
+@pytest.mark.django_db
+def test_in_a_burst_the_system_waits_for_its_last_provider(settings, trust, other_trust, icb):
+    """Each drain used to rescore the system; in a burst, a drain that knows more of the system's
+    providers are queued for the same time leaves the rescore to the drain that scores them, and that
+    last one counts every provider with its latest value."""
+    settings.CARECOORD_SCC_SCORING = "background"
+    services.ingest(trust, readings(handover=45))
+    services.ingest(other_trust, readings(handover=45))
+    assert scorer.drain_once(limit=1) == 1
+    first = _system(icb)
+    assert first.explanation["providers_scored"] == 1  # no system score yet: rescored at once
+    services.ingest(trust, readings(handover=95))  # the burst goes on: two rows queued
+    assert scorer.drain_once(limit=1) == 1
+    assert _system(icb).computed_at == first.computed_at  # another provider is still queued: not rescored
+    assert scorer.drain_once(limit=1) == 1
+    last = _system(icb)
+    assert last.computed_at > first.computed_at and not ScoreQueue.objects.exists()
+    assert last.explanation["providers_scored"] == 2
+    values = {p["provider"]: p["score"] for p in last.explanation["pillars"]["acute"]["providers"]}
+    assert values == {o.ods_code: OpelScore.objects.get(organisation=o, at=AT).score for o in (trust, other_trust)}
+
+
+@pytest.mark.django_db
+def test_the_system_is_rescored_when_its_last_rescore_is_old_or_the_other_claim_is_dead(settings, trust, other_trust,
+                                                                                         icb):
+    settings.CARECOORD_SCC_SCORING = "background"
+    services.ingest(trust, readings())
+    services.ingest(other_trust, readings())
+    scorer.drain_once(limit=1)
+    first = _system(icb)
+    services.ingest(trust, readings(handover=95))
+    scorer._claim(1)  # a live scorer in another process holds a row: the rescore is left to it
+    scorer.drain_once(limit=1)
+    assert _system(icb).computed_at == first.computed_at
+    ScoreQueue.objects.update(claimed_at=datetime.now(UTC) - scorer.STALE_CLAIM - timedelta(seconds=1))
+    assert scorer.drain_once(limit=1) == 1  # that scorer died: its row is taken over, and the system rescored
+    assert _system(icb).explanation["providers_scored"] == 2 and not ScoreQueue.objects.exists()
+    # A rescore older than SYSTEM_COALESCE is not held back by rows still queued.
+    OpelScore.objects.filter(organisation=icb).update(computed_at=datetime.now(UTC) - timedelta(minutes=1))
+    services.ingest(trust, readings(handover=20))
+    services.ingest(other_trust, readings(handover=20))
+    scorer.drain_once(limit=1)
+    assert _system(icb).computed_at > datetime.now(UTC) - timedelta(seconds=30)
+
+
+@pytest.mark.django_db
+def test_a_failed_reading_time_still_rescores_its_system(settings, trust, other_trust, icb, monkeypatch, caplog):
+    """A drain may have left the system's rescore to the drain of the last queued provider: if that
+    provider's scoring fails, the system is rescored anyway."""
+    settings.CARECOORD_SCC_SCORING = "background"
+    services.ingest(trust, readings())
+    services.ingest(other_trust, readings())
+    scorer.drain_once(limit=1)
+    first = _system(icb)
+    monkeypatch.setattr(scorer, "score_providers", lambda *a, **kw: 1 / 0)
+    assert scorer.drain_once(limit=1) == 1
+    assert _system(icb).computed_at > first.computed_at and "ZeroDivisionError" in caplog.text

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.db import models
+from django.utils import timezone
 
 from carecoord.core.middleware import current_request_id
 from carecoord.core.models import AuditLog, Organisation
@@ -80,6 +81,19 @@ class Auditor:
             organisation=self.organisation, request_id=self.request_id or "",
             before=before, after=after, summary=summary[:300],
         )
+
+    def insert_sql(self, action: str, label: str, *, object_id, summary_sql: str) -> tuple[str, dict]:
+        """This auditor's row as an INSERT to run inside the statement that makes the change (a
+        data-modifying CTE), so the change and its audit row are one statement: both or neither, in one
+        round trip. `summary_sql` is an SQL text expression (it may read the statement's other CTEs);
+        the parameters are named `audit_*`."""
+        return ("""INSERT INTO core_auditlog (at, actor_id, system_job, action, object_type, object_id, organisation_id,
+                                             request_id, summary)
+                   SELECT %(audit_at)s, %(audit_actor)s, %(audit_job)s, %(audit_action)s, %(audit_type)s,
+                          %(audit_object)s, %(audit_org)s, %(audit_request)s, left(""" + summary_sql + """, 300)""",
+                {"audit_at": timezone.now(), "audit_actor": getattr(self.actor, "pk", None), "audit_job": self.system_job,
+                 "audit_action": action, "audit_type": label, "audit_object": str(object_id),
+                 "audit_org": getattr(self.organisation, "pk", None), "audit_request": self.request_id or ""})
 
     def create(self, obj, summary: str = "") -> AuditLog:
         return self._write(AuditLog.Action.CREATE, obj, after=snapshot(obj), summary=summary)
