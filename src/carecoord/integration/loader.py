@@ -234,6 +234,12 @@ def _lock_for_bulk(cur) -> bool:
 def _rebuild(cur, definitions: list[str]) -> None:
     if not definitions:
         return
+    # CREATE INDEX and ALTER TABLE refuse a table that still has deferred trigger events queued: the
+    # row foreign-key checks, where the role could not skip them (`_skip_row_fk_triggers`). Run them
+    # now, as COMMIT would have, then defer again (every deferrable constraint in the schema is a
+    # foreign key Django made INITIALLY DEFERRED).
+    cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cur.execute("SET CONSTRAINTS ALL DEFERRED")
     cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
     for definition in definitions:
         cur.execute(definition)
