@@ -181,8 +181,9 @@ def _bulk_rebuild(cur, incoming: int) -> list[str]:
     row (about twice as fast: PostgreSQL's "Populating a Database" advice). They are dropped inside the
     merge's transaction, so a failure restores them; but until it commits the tables are locked against
     readers (ACCESS EXCLUSIVE), which is why only loads of at least CARECOORD_IMPORT_BULK_ROWS rows
-    take this path. Unique indexes stay (ON CONFLICT and integrity rely on them). Returns the
-    definitions to rebuild (none: row by row).
+    take this path. Unique constraints stay here (the comparison with the list reads them; a load that
+    then needs no ON CONFLICT drops them too: `_drop_unique`). Returns the definitions to rebuild
+    (none: row by row).
 
     The list's size is the catalogue's estimate (reltuples, kept current by ANALYZE), so the merge holds
     no lock on the list when it tries for the bulk locks (`_lock_for_bulk`). The factor of two keeps a
@@ -203,6 +204,31 @@ def _bulk_rebuild(cur, incoming: int) -> list[str]:
     for name, _ in indexes:
         cur.execute(f"DROP INDEX {name}")
     return [definition for _, definition in indexes]
+
+
+def _drop_unique(cur, tables: list[str]) -> list[str]:
+    """On the bulk path, when every row the merge writes is new (no ON CONFLICT runs, and the merge's own
+    selection makes each key unique: one staged row per PPID and issuer, one start event per new pathway,
+    one identifier per local id at a provider that has none), drop the unique constraints of `tables`
+    too and build them once after the insert: a unique index maintained row by row costs a descent per
+    row, and far more when the file is not in key order. Integrity is unchanged: the constraint is
+    re-created (CREATE UNIQUE INDEX, then ADD CONSTRAINT ... USING INDEX, so the schema is exactly as
+    Django made it) in the same transaction, and a duplicate would fail the build and roll the whole
+    load back. Primary keys and constraints a foreign key references stay. Returns the statements that
+    re-create them, to run before the plain indexes are rebuilt."""
+    cur.execute("""
+        SELECT c.conrelid::regclass::text, quote_ident(c.conname), c.conindid::regclass::text,
+               pg_get_indexdef(c.conindid), c.condeferrable, c.condeferred
+        FROM pg_constraint c
+        WHERE c.conrelid = ANY(%s::regclass[]) AND c.contype = 'u'
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)
+        ORDER BY c.oid""", [tables])
+    statements = []
+    for table, name, index, definition, deferrable, deferred in cur.fetchall():
+        cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        timing = (" DEFERRABLE INITIALLY DEFERRED" if deferred else " DEFERRABLE") if deferrable else ""
+        statements += [definition, f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX {index}{timing}"]
+    return statements
 
 
 def _lock_for_bulk(cur) -> bool:
@@ -234,6 +260,12 @@ def _lock_for_bulk(cur) -> bool:
 def _rebuild(cur, definitions: list[str]) -> None:
     if not definitions:
         return
+    # CREATE INDEX and ALTER TABLE refuse a table that still has deferred trigger events queued: the
+    # row foreign-key checks, where the role could not skip them (`_skip_row_fk_triggers`). Run them
+    # now, as COMMIT would have, then defer again (every deferrable constraint in the schema is a
+    # foreign key Django made INITIALLY DEFERRED).
+    cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cur.execute("SET CONSTRAINTS ALL DEFERRED")
     cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
     for definition in definitions:
         cur.execute(definition)
@@ -290,29 +322,49 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
         rebuild = _bulk_rebuild(cur, out.rows_loaded)
 
         hash_expr = "md5(concat_ws('|', " + ", ".join(f"coalesce(s.{c}::text, '')" for c in HASHED) + "))"
+        source, row_hash = s, hash_expr
         if kind == "open":
             step("Comparing the file with the waiting list")
-            # A snapshot mostly repeats last week's: only new and changed rows (and closed pathways the
-            # snapshot carries again) go further, so a weekly import costs what changed, not the list.
-            cur.execute("DROP TABLE IF EXISTS wlmds_delta")
-            cur.execute(f"""
-                CREATE TEMPORARY TABLE wlmds_delta ON COMMIT DROP AS
-                SELECT s.*, w.id IS NULL AS is_new
-                FROM (SELECT s.*, {hash_expr} AS row_hash FROM {s} s OFFSET 0) s  -- OFFSET 0: hash each row once
-                LEFT JOIN waitinglist_pathway w
-                  ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
-                WHERE w.id IS NULL OR w.row_hash IS DISTINCT FROM s.row_hash OR w.status = 'closed'""",
-                        [provider_id])
-            cur.execute("SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM wlmds_delta")
-            out.pathways_created, out.pathways_updated = cur.fetchone()
+            cur.execute("SELECT EXISTS (SELECT 1 FROM waitinglist_pathway WHERE provider_id = %s)", [provider_id])
+            if not cur.fetchone()[0]:
+                # The provider's first load: every row is a new pathway (the provider's import lock keeps
+                # it so until commit), so there is nothing to compare and the staged rows are the source.
+                out.pathways_created = out.rows_loaded
+            else:
+                # A snapshot mostly repeats last week's: only new and changed rows (and closed pathways the
+                # snapshot carries again) go further, so a weekly import costs what changed, not the list.
+                cur.execute("DROP TABLE IF EXISTS wlmds_delta")
+                cur.execute(f"""
+                    CREATE TEMPORARY TABLE wlmds_delta ON COMMIT DROP AS
+                    SELECT s.*, w.id IS NULL AS is_new
+                    FROM (SELECT s.*, {hash_expr} AS row_hash FROM {s} s OFFSET 0) s  -- OFFSET 0: hash each row once
+                    LEFT JOIN waitinglist_pathway w
+                      ON w.provider_id = %s AND w.ppid = s.ppid AND w.ppid_issuer = s.ppid_issuer
+                    WHERE w.id IS NULL OR w.row_hash IS DISTINCT FROM s.row_hash OR w.status = 'closed'""",
+                            [provider_id])
+                cur.execute("SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) "
+                            "FROM wlmds_delta")
+                out.pathways_created, out.pathways_updated = cur.fetchone()
+                source, row_hash = "wlmds_delta", "s.row_hash"
             out.pathways_unchanged = out.rows_loaded - out.pathways_created - out.pathways_updated
-            source, row_hash = "wlmds_delta", "s.row_hash"
-        else:
-            source, row_hash = s, hash_expr
+        # Every row a new pathway: pathways and their clock starts go in with plain INSERTs (as do the local
+        # identifiers of a provider that has none), so on the bulk path no statement needs their unique
+        # constraints before the rebuild (the bulk locks keep all this true until commit).
+        all_new = kind == "open" and out.pathways_updated == 0
+        if rebuild and all_new:
+            tables = ["waitinglist_pathway", "waitinglist_clockevent"]
+            cur.execute("SELECT EXISTS (SELECT 1 FROM core_patientidentifier WHERE organisation_id = %s)",
+                        [provider_id])
+            if not cur.fetchone()[0]:
+                tables.append("core_patientidentifier")
+            rebuild = _drop_unique(cur, tables) + rebuild
 
         step("Adding new patients and local identifiers")
         # Patients, matched on NHS number; created when new (a plain INSERT of the unknown ones when the
-        # bulk path holds the patient table against other writers).
+        # bulk path holds the patient table against other writers). DISTINCT ON sorts under COLLATE "C"
+        # here and for identifiers: the same groups (equality is bytewise under any deterministic
+        # collation) and the same first row, but a byte compare instead of the locale's strcoll, which
+        # halves the sort.
         if rebuild:
             unknown, conflict = "WHERE NOT EXISTS (SELECT 1 FROM core_patient p WHERE p.nhs_number = s.nhs_number)", ""
         else:
@@ -320,9 +372,9 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
         cur.execute(f"""
             INSERT INTO core_patient (nhs_number, given_name, family_name, birth_date, sex, postcode_district, phone,
                 email, consent_sms, consent_email, prefers_letter, vulnerable, parent_contact, created_at, updated_at)
-            SELECT DISTINCT ON (nhs_number) nhs_number, '', '', birth_date, coalesce(sex, '0'), '', '', '',
+            SELECT DISTINCT ON (nhs_number COLLATE "C") nhs_number, '', '', birth_date, coalesce(sex, '0'), '', '', '',
                    false, false, false, false, '', %s, %s
-            FROM {source} s {unknown} ORDER BY nhs_number, row_number
+            FROM {source} s {unknown} ORDER BY nhs_number COLLATE "C", row_number
             {conflict}""", [now, now])
 
         # The merge source: rows to write with their patient, site, priority rank and row hash.
@@ -335,15 +387,16 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
             JOIN core_patient p ON p.nhs_number = s.nhs_number
             LEFT JOIN core_site site ON site.ods_code = s.site_code AND site.organisation_id = %s
             LEFT JOIN core_clinicalpriority cp ON cp.code = s.clinical_priority""", [provider_id])
-        cur.execute("ANALYZE wlmds_src")
+        if not all_new:  # all new: only read whole (plain INSERTs), where statistics change no plan
+            cur.execute("ANALYZE wlmds_src")
 
         # Local patient identifiers at the provider (a plain INSERT when the provider has none yet).
         cur.execute("SELECT EXISTS (SELECT 1 FROM core_patientidentifier WHERE organisation_id = %s)", [provider_id])
         conflict = "ON CONFLICT (organisation_id, local_id) DO NOTHING" if cur.fetchone()[0] else ""
         cur.execute(f"""
             INSERT INTO core_patientidentifier (patient_id, organisation_id, local_id)
-            SELECT DISTINCT ON (local_patient_id) patient_id, %s, local_patient_id
-            FROM wlmds_src WHERE local_patient_id IS NOT NULL ORDER BY local_patient_id, row_number
+            SELECT DISTINCT ON (local_patient_id COLLATE "C") patient_id, %s, local_patient_id
+            FROM wlmds_src WHERE local_patient_id IS NOT NULL ORDER BY local_patient_id COLLATE "C", row_number
             {conflict}""", [provider_id])
 
         step("Writing pathways and clock events")

@@ -188,6 +188,181 @@ def test_a_failed_bulk_load_leaves_the_list_and_its_indexes_as_they_were(trust, 
     assert _indexes() == indexes
 
 
+def _schema():
+    """The bulk tables' indexes and constraints as the catalogue and Django's introspection see them."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("""
+            SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid), condeferrable, condeferred,
+                   conindid::regclass::text
+            FROM pg_constraint WHERE conrelid = ANY(%s::regclass[]) ORDER BY 1, 2""", [list(loader.BULK_TABLES)])
+        constraints = cur.fetchall()
+        cur.execute("""
+            SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid), indisunique, indisprimary, indimmediate,
+                   indisvalid, indisready
+            FROM pg_index WHERE indrelid = ANY(%s::regclass[]) ORDER BY 1""", [list(loader.BULK_TABLES)])
+        indexes = cur.fetchall()
+        django = {table: connection.introspection.get_constraints(cur, table) for table in loader.BULK_TABLES}
+    return constraints, indexes, django
+
+
+UNIQUE = ("pathway_identity", "clock_event_once", "unique_local_id")
+
+
+def _rebuilt_unique(rebuild) -> set:
+    return {name for name in UNIQUE for statement in rebuild.call_args.args[1]
+            if statement.startswith(f"CREATE UNIQUE INDEX {name} ")}
+
+
+def test_a_first_bulk_load_builds_its_unique_constraints_after_the_insert(trust, tmp_path, settings):
+    """Every row new and nothing to conflict with: the bulk path drops the unique constraints too and
+    re-creates them after the insert, as constraints, leaving the schema exactly as Django made it, and
+    enforced again."""
+    from django.db import IntegrityError, transaction
+
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    _indexes()  # analyses the (empty) list, so the load qualifies for the bulk path
+    schema = _schema()
+    assert {name for name, *_ in schema[1]} >= set(UNIQUE)
+    with mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
+        batch = run(wf.open_file(tmp_path, 5), trust)
+    assert _rebuilt_unique(rebuild) == set(UNIQUE)
+    assert (batch.status, batch.pathways_created) == ("loaded", 5)
+    assert ClockEvent.objects.count() == 5 and PatientIdentifier.objects.count() == 5
+    assert _schema() == schema
+    p = Pathway.objects.get(ppid="PPRAA000000")
+    event = ClockEvent.objects.get(pathway=p)
+    with pytest.raises(IntegrityError, match="pathway_identity"), transaction.atomic():
+        pathway_at(trust, ppid=p.ppid, ppid_issuer=p.ppid_issuer)
+    with pytest.raises(IntegrityError, match="clock_event_once"), transaction.atomic():
+        ClockEvent.objects.create(pathway=p, event_date=event.event_date, status=event.status, source="import")
+    with pytest.raises(IntegrityError, match="unique_local_id"), transaction.atomic():
+        PatientIdentifier.objects.create(patient=p.patient, organisation=trust, local_id="MRNRAA00000")
+
+
+def test_a_first_load_does_not_compare_the_file_with_an_empty_list(trust, tmp_path):
+    """A provider with no pathways yet: every row is new, so the merge writes from the staged rows
+    without building the comparison table (wlmds_delta); a later load compares as before."""
+    from django.db import connection
+
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        first = run(wf.open_file(tmp_path, 3), trust)
+    assert (first.pathways_created, first.pathways_updated, first.pathways_unchanged) == (3, 0, 0)
+    assert not any("CREATE TEMPORARY TABLE wlmds_delta" in sql for sql in statements)
+    assert len(Pathway.objects.get(ppid="PPRAA000000").row_hash) == 32
+    statements.clear()
+    with connection.execute_wrapper(record):
+        again = run(wf.open_file(tmp_path, 3), trust)
+    assert (again.pathways_created, again.pathways_updated, again.pathways_unchanged) == (0, 0, 3)
+    assert any("CREATE TEMPORARY TABLE wlmds_delta" in sql for sql in statements)
+
+
+def test_a_bulk_load_at_a_provider_with_identifiers_keeps_their_constraint(trust, tmp_path, settings):
+    """The provider already has local identifiers (here one the file repeats, for another patient): they
+    are added with ON CONFLICT, so their unique constraint stays; the pathways' are still rebuilt."""
+    from carecoord.testing.factories import PatientFactory
+
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    held = PatientIdentifier.objects.create(patient=PatientFactory(), organisation=trust, local_id="MRNRAA00001")
+    _indexes()
+    schema = _schema()
+    with mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
+        batch = run(wf.open_file(tmp_path, 5), trust)
+    assert _rebuilt_unique(rebuild) == {"pathway_identity", "clock_event_once"}
+    assert (batch.status, batch.pathways_created) == ("loaded", 5)
+    assert PatientIdentifier.objects.get(organisation=trust, local_id="MRNRAA00001").patient_id == held.patient_id
+    assert PatientIdentifier.objects.filter(organisation=trust).count() == 5  # 4 added, the held one kept
+    assert _schema() == schema
+
+
+def test_a_bulk_load_that_updates_pathways_keeps_the_unique_constraints(trust, tmp_path, settings):
+    """A load large enough for the bulk path that also changes a pathway the provider holds goes through
+    ON CONFLICT: the unique constraints stay; only the plain indexes are rebuilt."""
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    run(wf.open_file(tmp_path, 1), trust)
+    _indexes()
+    schema = _schema()
+    rows = [wf.open_row(0, Week_Ending_Date="2026-11-22", TCI_Date="2026-12-10")] + [
+        wf.open_row(i, Week_Ending_Date="2026-11-22") for i in range(1, 6)]
+    with mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
+        batch = run(wf.write(tmp_path / "w2.csv", rows), trust)
+    assert any("ptl_order" in d for d in rebuild.call_args.args[1]) and _rebuilt_unique(rebuild) == set()
+    assert (batch.pathways_created, batch.pathways_updated) == (5, 1)
+    assert Pathway.objects.get(ppid="PPRAA000000").tci_date == date(2026, 12, 10)
+    assert ClockEvent.objects.count() == 6 and PatientIdentifier.objects.count() == 6
+    assert _schema() == schema
+
+
+def test_a_bulk_load_of_only_new_pathways_rebuilds_the_constraints_and_supersedes(trust, tmp_path, settings):
+    """The provider has pathways but the file brings only new ones: no ON CONFLICT is needed, so the
+    pathway and clock-event constraints are rebuilt; the pathways the file no longer carries close."""
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    run(wf.open_file(tmp_path, 1), trust)
+    _indexes()
+    schema = _schema()
+    rows = [wf.open_row(i, Week_Ending_Date="2026-11-22") for i in range(1, 6)]
+    with mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
+        batch = run(wf.write(tmp_path / "w2.csv", rows), trust)
+    assert _rebuilt_unique(rebuild) == {"pathway_identity", "clock_event_once"}
+    assert (batch.pathways_created, batch.pathways_updated, batch.pathways_closed) == (5, 0, 1)
+    assert Pathway.objects.get(ppid="PPRAA000000").status == "closed"
+    assert _schema() == schema
+
+
+def test_a_bulk_load_where_the_role_cannot_skip_row_checks_still_loads(trust, tmp_path, settings):
+    """On a database where the merge may not turn off the per-row foreign-key triggers (a managed
+    server without superuser), their deferred checks are queued on the tables whose indexes the bulk
+    path rebuilds; CREATE INDEX refuses such a table, so the checks are run before the rebuild."""
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    _indexes()
+    schema = _schema()
+    with mock.patch.object(loader, "_skip_row_fk_triggers", lambda cur: None), \
+            mock.patch.object(loader, "_rebuild", wraps=loader._rebuild) as rebuild:
+        batch = run(wf.open_file(tmp_path, 5), trust)
+    assert any("ptl_order" in d for d in rebuild.call_args.args[1])
+    assert (batch.status, batch.pathways_created) == ("loaded", 5)
+    assert ClockEvent.objects.count() == 5 and PatientIdentifier.objects.count() == 5
+    assert _schema() == schema
+
+
+def test_a_failed_first_bulk_load_leaves_the_constraints_as_they_were(trust, tmp_path, settings):
+    """Fails with the unique constraints dropped (after the insert, or when a duplicate breaks their
+    rebuild): the constraints, indexes and list are exactly as they were."""
+    from django.db import IntegrityError, connection
+
+    settings.CARECOORD_IMPORT_BULK_ROWS = 2
+    _indexes()
+    schema = _schema()
+    real = loader._merge_open
+
+    def boom(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("disk full")
+
+    with mock.patch.object(loader, "_merge_open", boom), pytest.raises(RuntimeError):
+        run(wf.open_file(tmp_path, 5), trust)
+    assert _schema() == schema and not Pathway.objects.exists() and not PatientIdentifier.objects.exists()
+
+    def duplicate(*args, **kwargs):  # a bug that writes a clock event twice: the rebuild refuses it
+        real(*args, **kwargs)
+        with connection.cursor() as cur:
+            cur.execute("INSERT INTO waitinglist_clockevent (pathway_id, event_date, status, source, source_system, "
+                        "recorded_at) SELECT pathway_id, event_date, status, source, source_system, recorded_at "
+                        "FROM waitinglist_clockevent LIMIT 1")
+
+    with mock.patch.object(loader, "_merge_open", duplicate), pytest.raises(IntegrityError, match="clock_event_once"):
+        run(wf.open_file(tmp_path, 5), trust)
+    assert _schema() == schema and not Pathway.objects.exists() and not ClockEvent.objects.exists()
+    assert ImportBatch.objects.order_by("-pk").first().status == "failed"
+
+
 def test_an_older_census_is_refused_and_changes_nothing(trust, tmp_path):
     run(wf.open_file(tmp_path, 2, census="2026-11-22"), trust)
     before = snapshot_list()

@@ -79,10 +79,14 @@ def test_killing_an_import_midway_leaves_the_list_unchanged(trust, tmp_path):
 
 
 def _indexes() -> list:
+    """The bulk tables' indexes and constraints (the bulk path drops and rebuilds both)."""
     with connection.cursor() as cur:
         cur.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
                     "WHERE indrelid = ANY(%s::regclass[]) ORDER BY 1", [list(loader.BULK_TABLES)])
-        return cur.fetchall()
+        indexes = cur.fetchall()
+        cur.execute("SELECT conname, pg_get_constraintdef(oid), conindid::regclass::text FROM pg_constraint "
+                    "WHERE conrelid = ANY(%s::regclass[]) ORDER BY 1", [list(loader.BULK_TABLES)])
+        return indexes + cur.fetchall()
 
 
 def test_killing_an_initial_load_while_its_indexes_are_dropped_changes_nothing(trust, tmp_path):
