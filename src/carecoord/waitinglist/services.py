@@ -31,6 +31,7 @@ from carecoord.waitinglist.models import (
     Removal,
     RemovalReason,
 )
+from carecoord.waitinglist.permissions import PRIORITY_ROLES, REMOVE_ROLES, TCI_ROLES
 
 
 class WaitingListError(ValueError):
@@ -46,11 +47,7 @@ class ClinicalDecisionRequired(RoleRequired):
 
 
 # Who may do what, as roles held at the pathway's provider (not at the caller's own organisation).
-ACTION_ROLES = {
-    "priority": frozenset({Role.CLINICIAN}),
-    "tci": frozenset({Role.WAITING_LIST_MANAGER, Role.SCHEDULER}),
-    "remove": frozenset({Role.CLINICIAN}),
-}
+ACTION_ROLES = {"priority": PRIORITY_ROLES, "tci": TCI_ROLES, "remove": REMOVE_ROLES}  # as the permissions say
 ACTION_TEXT = {
     "priority": "Setting a pathway's clinical priority is a clinical decision at its provider",
     "tci": "Only the provider's waiting-list managers and schedulers record its TCI dates",
