@@ -222,6 +222,12 @@ CARECOORD_READING_MAX_AGE_DAYS = int(os.environ.get("CARECOORD_READING_MAX_AGE_D
 # settings a mapping of ODS code to number with "*" for the rest).
 CARECOORD_PUBLIC_URL = os.environ.get("CARECOORD_PUBLIC_URL", "")
 CARECOORD_WAITING_LIST_PHONE = os.environ.get("CARECOORD_WAITING_LIST_PHONE", "")
+# Letters are set in this TrueType family (regular, bold), so every name prints as written; Debian's
+# fonts-dejavu-core by default. Where the files are missing, letters fall back to the PDF core font,
+# which draws Latin-1 only (other characters print as "?"), and a warning is logged.
+CARECOORD_LETTER_FONT = os.environ.get("CARECOORD_LETTER_FONT", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+CARECOORD_LETTER_FONT_BOLD = os.environ.get("CARECOORD_LETTER_FONT_BOLD",
+                                            "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 
 # Consultant leave may end at most this many years ahead (theatres/services.py): later dates are
 # placeholders (31/12/9999) or typos.
@@ -252,5 +258,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}
     },
     "root": {"handlers": ["console"], "level": os.environ.get("CARECOORD_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "django.request": {"filters": ["client_errors"]}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "django.request": {"filters": ["client_errors"]},
+                "fontTools": {"level": "WARNING"}},  # it logs every table of every font it subsets (letters)
 }
