@@ -28,6 +28,7 @@ import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
 from django.utils import timezone
@@ -97,17 +98,33 @@ def drain_once(limit: int = CLAIM_LIMIT) -> int:
         parents = Organisation.objects.in_bulk({o.parent_id for o in orgs.values() if o.parent_id})
         _lock_systems(sorted({o.parent_id or o.pk for o in orgs.values()}))
         claimed = [i for i, _, _ in rows]
+        retry: set[datetime] = set()
         for at in sorted(by_time):
             ids = sorted(by_time[at])
             try:
                 with transaction.atomic():  # a savepoint: one bad reading time cannot block the others
                     score_providers([orgs[i] for i in ids if i in orgs], at, parents, claimed=claimed)
-            except Exception as exc:  # noqa: BLE001 - logged and released (quarantined), never retried forever
+            except Exception as exc:  # noqa: BLE001 - a transient failure is retried; any other is quarantined
+                if _transient(exc):
+                    log.warning("OPEL scoring of providers %s at %s met %s; retried once the claim is stale",
+                                ids[:20], at.isoformat(), type(exc.__cause__ or exc).__name__)
+                    retry.add(at)
+                    continue
                 log.error("OPEL scoring of providers %s at %s failed (%s); their queue rows are dropped",
                           ids[:20], at.isoformat(), type(exc).__name__)
                 _rescore_systems_after_failure([orgs[i] for i in ids if i in orgs], at, parents)
-        _release(claim, [i for i, _, _ in rows])
+        # Rows left claimed are taken again after STALE_CLAIM: a pause before the retry.
+        _release(claim, [i for i, _, at in rows if at not in retry])
     return len(rows)
+
+
+# Failures that say nothing about the readings: another transaction was in the way. Their rows are
+# scored again; any other failure is logged and its rows dropped, so a bad row cannot block the queue.
+TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure, psycopg.errors.LockNotAvailable)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT) or isinstance(exc.__cause__, TRANSIENT)
 
 
 def _lock_systems(ids: list[int]) -> None:

@@ -205,3 +205,28 @@ def test_a_failed_reading_time_still_rescores_its_system(settings, trust, other_
     monkeypatch.setattr(scorer, "score_providers", lambda *a, **kw: 1 / 0)
     assert scorer.drain_once(limit=1) == 1
     assert _system(icb).computed_at > first.computed_at and "ZeroDivisionError" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_deadlock_leaves_the_rows_queued_and_they_are_scored_on_the_retry(settings, trust, icb, monkeypatch,
+                                                                            caplog):
+    """Another transaction in the way (a deadlock, a serialisation failure) says nothing about the
+    readings: the rows stay claimed, and are scored once the claim is stale, instead of being dropped."""
+    import psycopg
+    from django.db import OperationalError
+
+    settings.CARECOORD_SCC_SCORING = "background"
+    services.ingest(trust, readings())
+    real = scorer.score_providers
+
+    def deadlock(*a, **kw):
+        raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected("deadlock detected")
+
+    monkeypatch.setattr(scorer, "score_providers", deadlock)
+    assert scorer.drain_once() == 1
+    assert ScoreQueue.objects.filter(organisation=trust, at=AT).exists() and "DeadlockDetected" in caplog.text
+    monkeypatch.setattr(scorer, "score_providers", real)
+    assert scorer.drain_once() == 0  # still claimed: not retried at once
+    ScoreQueue.objects.update(claimed_at=datetime.now(UTC) - scorer.STALE_CLAIM - timedelta(seconds=1))
+    assert scorer.drain_once() == 1
+    assert OpelScore.objects.filter(organisation=trust, at=AT).exists() and not ScoreQueue.objects.exists()
