@@ -340,8 +340,12 @@ def board_state(system: Organisation, at: datetime | None = None) -> dict:
 
     alerts = list(Alert.objects.filter(rule__system=system, acknowledged_at__isnull=True)
                   .select_related("rule", "organisation").order_by("-raised_at")[:20])
+    # Like a provider's, a system score older than score_stale_after() is no current level (its providers
+    # stopped posting, or the scorer stopped): shown as stale, with when it was last scored.
+    system_stale = system_score is not None and system_score.at < at - score_stale_after()
     return {"system": system, "system_score": system_score, "providers": states, "changes": changes, "at": at,
-            "alerts": alerts, "system_provisional": provisional_note(system_score)}
+            "alerts": alerts, "system_stale": system_stale,
+            "system_provisional": "" if system_stale else provisional_note(system_score)}
 
 
 class CsvError(ValueError):

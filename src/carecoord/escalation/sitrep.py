@@ -36,11 +36,14 @@ def pdf(report: dict) -> bytes:
     doc.set_font("helvetica", "B", 16)
     doc.cell(0, 10, _latin(f"Situation report - {report['system'].name}"), new_x="LMARGIN", new_y="NEXT")
     doc.set_font("helvetica", "", 10)
-    sys_score = report["state"]["system_score"]
+    sys_score, state = report["state"]["system_score"], report["state"]
+    if state.get("system_stale"):
+        level = f"stale (last scored {sys_score.at:%d/%m/%Y %H:%M})"
+    else:
+        level = (f"{sys_score.level}" if sys_score and sys_score.level else "not scored") + (
+            f" {state['system_provisional']}" if state.get("system_provisional") else "")
     doc.cell(0, 6, _latin(f"{report['day']:%A %d %B %Y}. Generated {report['generated_at']:%d/%m/%Y %H:%M}. "
-                          f"System OPEL {sys_score.level if sys_score and sys_score.level else 'not scored'}"
-                          f"{' ' + report['state']['system_provisional'] if report['state'].get('system_provisional') else ''}."),
-             new_x="LMARGIN", new_y="NEXT")
+                          f"System OPEL {level}."), new_x="LMARGIN", new_y="NEXT")
     doc.ln(3)
     doc.set_font("helvetica", "B", 12)
     doc.cell(0, 8, "Providers", new_x="LMARGIN", new_y="NEXT")

@@ -346,6 +346,21 @@ def test_a_stale_provider_score_counts_as_unscored_in_the_system_and_shows_stale
     assert "Stale" in body
 
 
+def test_a_stale_system_score_shows_stale_on_board_and_sitrep_not_its_old_level(client, trust, icb):
+    """Every provider stopped posting 13 hours ago: the system's last score is no current level."""
+    services.ingest(trust, batch(at=AT - timedelta(hours=13), handover=200)["readings"])
+    old = OpelScore.objects.get(organisation=icb, at=AT - timedelta(hours=13))
+    assert old.level
+    client.force_login(user_with_roles(icb, Role.SCC_OPERATOR))
+    board = client.get("/coordination/").content.decode()
+    system_line = board[board.index("System:"):board.index("</h2>", board.index("System:"))]
+    assert "Stale" in system_line and "last scored" in system_line and "nhsuk-tag--grey" in system_line
+    sitrep = client.get("/coordination/escalation/sitrep/").content.decode()
+    assert "System <strong class=\"nhsuk-tag nhsuk-tag--grey\">stale</strong> (last scored" in sitrep
+    pdf = client.get("/coordination/escalation/sitrep.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
 def test_a_level_with_too_much_missing_is_shown_provisional_on_board_and_sitrep(client, trust, icb):
     # only occupancy at a low value: level 1 now, but the missing parameters could make it higher
     services.ingest(trust, [{"metric": "ga_bed_occupancy_pct", "time": AT.isoformat(), "value": 50}])
