@@ -52,7 +52,9 @@ def _pct(n: int, d: int) -> float | None:
 def build(organisation: Organisation, today: date | None = None) -> dict:
     today = today or timezone.localdate()
     twelve = today - timedelta(weeks=12)
-    runs = list(scoped_runs(organisation).filter(status="done").order_by("-started_at")[:20])[::-1]
+    # An ICB sees its trusts' runs (aggregate figures), each named by its provider.
+    runs = list(scoped_runs(organisation, aggregate=True).filter(status="done").select_related("organisation")
+                .order_by("-started_at")[:20])[::-1]
     open_by = sorted(scoped_findings(organisation).open().values("rule", "severity").annotate(n=Count("id"))
                      .order_by(), key=lambda r: (int(r["rule"][1:]) if r["rule"][1:].isdigit() else 99, r["severity"]))
     pathways = scoped_pathways(organisation)
@@ -152,7 +154,7 @@ def csv_rows(data: dict):
         yield ("open_findings", r["rule"], r["severity"], r["n"])
     for r in data["runs"]:
         for rule, n in r.findings_by_rule.items():
-            yield ("run", r.started_at.isoformat(), rule, n)
+            yield ("run", f"{r.started_at.isoformat()} {r.organisation.ods_code}", rule, n)
     for t in data["teams"]:
         for k in ("open", "overdue", "findings", "revalidation"):
             yield ("team", t["team"], k, t[k])

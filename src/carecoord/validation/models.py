@@ -238,11 +238,15 @@ def scoped_findings(organisation: Organisation | None):
     return Finding.objects.visible_to(organisation)
 
 
-def scoped_runs(organisation: Organisation | None):
-    """The organisation's own runs only. A system-wide run (no organisation) holds every provider's
-    totals together: showing it to one trust would mix in, and disclose, other providers' figures."""
+def scoped_runs(organisation: Organisation | None, *, aggregate: bool = False):
+    """The organisation's own runs; with `aggregate` (the dashboard), also the runs of every organisation
+    whose aggregate figures it may see (an ICB: its trusts'; `Organisation.aggregate_scope_ids`). A
+    system-wide run (no organisation) is never shown: it holds every provider's totals together, so
+    showing it to one trust would mix in, and disclose, other providers' figures."""
     if organisation is None:
         return ValidationRun.objects.none()
+    if aggregate:
+        return ValidationRun.objects.filter(organisation_id__in=organisation.aggregate_scope_ids())
     return ValidationRun.objects.filter(organisation=organisation)
 
 

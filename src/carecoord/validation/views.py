@@ -298,7 +298,9 @@ def dashboard(request):
         w.writerow(["section", "item", "measure", "value"])
         w.writerows(["" if v is None else v for v in row] for row in figures.csv_rows(data))
         return resp
-    by_rule = [{"run": r.started_at.strftime("%d %b %H:%M"), "rule": rule, "findings": n}
+    several = len({r.organisation_id for r in data["runs"]}) > 1  # an ICB's trusts: name each run's provider
+    by_rule = [{"run": (f"{r.organisation.ods_code} " if several else "") + r.started_at.strftime("%d %b %H:%M"),
+                "rule": rule, "findings": n}
                for r in data["runs"] for rule, n in r.findings_by_rule.items() if n]
     chart = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",

@@ -101,3 +101,22 @@ def test_a_trust_sees_only_its_own_runs_not_system_wide_totals(client, trust, ot
     runs = [r for r in rows if r.startswith("run,")]
     assert runs and all(r.split(",")[1].startswith(own.started_at.isoformat()[:19]) for r in runs)
     assert "run," + system_wide.started_at.isoformat() + ",T8,4" not in rows
+
+
+def test_an_icb_sees_its_trusts_runs_each_named_but_no_system_wide_totals(client, trust, other_trust, icb):
+    """An ICB sees its trusts' aggregate figures: their runs are on its dashboard (it showed none, since
+    runs are stored per provider), each named by its provider; a trust still sees only its own."""
+    from carecoord.validation import runner
+
+    _p(trust, 100, rtt_status="21")
+    _p(other_trust, 100, rtt_status="21")
+    ours, theirs = runner.run(organisation=trust), runner.run(organisation=other_trust)
+    system_wide = runner.run()
+    assert [r.pk for r in dashboard.build(icb)["runs"]] == [ours.pk, theirs.pk]
+    assert system_wide.pk not in [r.pk for r in dashboard.build(icb)["runs"]]
+    assert [r.pk for r in dashboard.build(trust)["runs"]] == [ours.pk]
+    client.force_login(user_with_roles(icb, Role.VALIDATOR))
+    page = client.get("/validation/dashboard/").content.decode()
+    assert trust.name in page and other_trust.name in page and f'"run": "{trust.ods_code} ' in page
+    rows = list(csv.reader(io.StringIO(client.get("/validation/dashboard/", {"format": "csv"}).content.decode())))
+    assert {r[1].split()[-1] for r in rows if r[0] == "run"} == {trust.ods_code, other_trust.ods_code}
