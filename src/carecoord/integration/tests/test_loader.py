@@ -439,10 +439,7 @@ def test_a_failure_inside_the_merge_leaves_the_list_exactly_as_it_was(trust, tmp
 
 def test_clock_starts_and_stops(trust, tmp_path):
     run(wf.open_file(tmp_path, 2), trust)
-    starts = [{"PATIENT_PATHWAY_IDENTIFIER": "NEW1", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
-               "NHS_NUMBER": wf.NUMBERS[50], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
-               "Week_Ending_Date": wf.CENSUS, "ACTIVITY_TREATMENT_FUNCTION_CODE": "120",
-               "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "2026-11-10", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "10"}]
+    starts = [wf.clock_row("NEW1", 50, "10", start="2026-11-10", tfc="120")]
     b = run(wf.write(tmp_path / "starts.csv", starts), trust, kind="starts")
     assert b.status == "loaded" and b.kind == "wlmds-starts" and b.pathways_created == 1
     new = Pathway.objects.get(ppid="NEW1")
@@ -452,10 +449,7 @@ def test_clock_starts_and_stops(trust, tmp_path):
     again = run(wf.write(tmp_path / "starts.csv", starts), trust, kind="starts")
     assert (again.pathways_created, again.pathways_updated, again.pathways_unchanged) == (0, 0, 1)
 
-    stops = [{"PATIENT_PATHWAY_IDENTIFIER": "PPRAA000000", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
-              "NHS_NUMBER": wf.NUMBERS[0], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
-              "Week_Ending_Date": wf.CENSUS, "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
-              "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "30"}]
+    stops = [wf.clock_row("PPRAA000000", 0, "30", end="2026-11-12")]
     b = run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
     assert b.status == "loaded" and b.pathways_updated == 1
     p = Pathway.objects.get(ppid="PPRAA000000")
@@ -534,10 +528,7 @@ def test_a_far_future_census_is_refused_and_the_right_week_then_loads(trust, tmp
 def test_a_census_that_is_not_a_sunday_is_refused_for_every_kind(trust, tmp_path):
     with pytest.raises(services.ImportFileError, match="18/11/2026 is a Wednesday"):
         run(wf.open_file(tmp_path, 1, census="2026-11-18"), trust)
-    stops = [{"PATIENT_PATHWAY_IDENTIFIER": "P1", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
-              "NHS_NUMBER": wf.NUMBERS[0], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
-              "Week_Ending_Date": "2026-11-17", "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
-              "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "30"}]
+    stops = [wf.clock_row("P1", 0, "30", end="2026-11-12", census="2026-11-17")]
     with pytest.raises(services.ImportFileError, match="17/11/2026 is a Tuesday"):
         run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
 
@@ -611,11 +602,7 @@ def test_a_refused_older_census_reports_the_rows_it_read(trust, tmp_path):
 
 
 def test_a_clock_stop_before_its_start_is_rejected(trust, tmp_path):
-    stops = [{"PATIENT_PATHWAY_IDENTIFIER": "P1", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
-              "NHS_NUMBER": wf.NUMBERS[0], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
-              "Week_Ending_Date": wf.CENSUS, "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
-              "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "2026-11-13",
-              "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "30"}]
+    stops = [wf.clock_row("P1", 0, "30", start="2026-11-13", end="2026-11-12")]
     batch = run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
     assert batch.status == "rejected" and "before the RTT period start date" in batch.rejections.get().reason
 
@@ -636,10 +623,7 @@ def test_a_later_snapshot_never_reopens_the_clock_a_removal_stopped(trust, tmp_p
         "removed", "stopped", date(2026, 11, 10), "34", date(2026, 3, 1))
     assert p.tci_date == date(2026, 12, 10)
     assert set(p.clock_events.values_list("event_date", "status")) == events
-    starts = [{"PATIENT_PATHWAY_IDENTIFIER": "PPRAA000000", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
-               "NHS_NUMBER": wf.NUMBERS[0], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
-               "Week_Ending_Date": "2026-11-22", "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
-               "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "2026-11-12", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "11"}]
+    starts = [wf.clock_row("PPRAA000000", 0, "11", start="2026-11-12", census="2026-11-22")]
     b = run(wf.write(tmp_path / "starts.csv", starts), trust, kind="starts")
     assert (b.pathways_updated, b.pathways_unchanged) == (0, 1)
     p.refresh_from_db()
@@ -653,11 +637,7 @@ def test_a_first_appointment_dna_in_a_stops_file_is_a_nullified_clock_to_the_ker
     33 alone (an inferred first activity before it would make the kernel read a later DNA, clock running)."""
     from carecoord.waitinglist import rtt
 
-    stops = [{"PATIENT_PATHWAY_IDENTIFIER": "DNA1", "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": "RAA",
-              "NHS_NUMBER": wf.NUMBERS[60], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": "RAA",
-              "Week_Ending_Date": wf.CENSUS, "ACTIVITY_TREATMENT_FUNCTION_CODE": "110",
-              "REFERRAL_TO_TREATMENT_PERIOD_START_DATE": "2026-10-01",
-              "REFERRAL_TO_TREATMENT_PERIOD_END_DATE": "2026-11-02", "REFERRAL_TO_TREATMENT_PERIOD_STATUS": "33"}]
+    stops = [wf.clock_row("DNA1", 60, "33", start="2026-10-01", end="2026-11-02")]
     b = run(wf.write(tmp_path / "stops.csv", stops), trust, kind="stops")
     assert b.status == "loaded" and b.pathways_created == 1
     p = Pathway.objects.get(ppid="DNA1")

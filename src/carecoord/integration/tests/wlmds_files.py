@@ -34,6 +34,19 @@ def open_row(i: int, provider: str = "RAA", **overrides) -> dict:
     return row
 
 
+def clock_row(ppid: str, number: int, status: str, *, start: str | None = None, end: str | None = None,
+              census: str = CENSUS, tfc: str = "110", provider: str = "RAA") -> dict:
+    """A clock-starts or clock-stops row (RTT period start and end dates only when given)."""
+    row = {"PATIENT_PATHWAY_IDENTIFIER": ppid, "ORGANISATION_CODE_PATIENT_PATHWAY_IDENTIFIER_ISSUER": provider,
+           "NHS_NUMBER": NUMBERS[number], "ORGANISATION_IDENTIFIER_CODE_OF_PROVIDER": provider,
+           "Week_Ending_Date": census, "ACTIVITY_TREATMENT_FUNCTION_CODE": tfc}
+    if start is not None:
+        row["REFERRAL_TO_TREATMENT_PERIOD_START_DATE"] = start
+    if end is not None:
+        row["REFERRAL_TO_TREATMENT_PERIOD_END_DATE"] = end
+    return row | {"REFERRAL_TO_TREATMENT_PERIOD_STATUS": status}
+
+
 def write(path: Path, rows: list[dict], header: list[str] | None = None, delimiter: str = ",") -> Path:
     header = header or (list(rows[0]) if rows else OPEN_HEADER)
     with open(path, "w", newline="") as fh:
