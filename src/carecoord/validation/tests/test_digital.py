@@ -46,6 +46,17 @@ def _token(msg: DigitalMessage) -> str:
     return re.search(r"/p/([^/]+)/", body).group(1)
 
 
+RIGHT_DOB = {"dob-day": "15", "dob-month": "3", "dob-year": "1960"}  # _patient's date of birth
+
+
+def _open(client, msg: DigitalMessage) -> str:
+    """Follow the message's link and confirm the date of birth: the question is shown. Returns the link."""
+    url = f"/p/{_token(msg)}/"
+    r = client.post(url, RIGHT_DOB)
+    assert r.status_code == 200 and "Do you still need care?" in r.content.decode()
+    return url
+
+
 def test_cohort_excludes_vulnerable_unconsented_and_children_without_a_parent(trust):
     ok = _patient(trust)
     vulnerable = _patient(trust, vulnerable=True)
@@ -70,15 +81,13 @@ def test_the_link_reveals_nothing_before_the_birth_date_and_locks_after_three_wr
     r = client.post(url, {"dob-day": "1", "dob-month": "1", "dob-year": "1970"})
     assert r.status_code == 410 and "locked" in r.content.decode()
     # even the right date no longer opens it
-    assert client.post(url, {"dob-day": "15", "dob-month": "3", "dob-year": "1960"}).status_code == 410
+    assert client.post(url, RIGHT_DOB).status_code == 410
 
 
 def test_answer_no_longer_needed_creates_a_clinical_task_not_a_removal_and_is_single_use(client, trust):
     batch = _sent_batch(trust, _patient(trust))
     msg = batch.messages.get()
-    url = f"/p/{_token(msg)}/"
-    r = client.post(url, {"dob-day": "15", "dob-month": "3", "dob-year": "1960"})
-    assert r.status_code == 200 and "Do you still need care?" in r.content.decode()
+    url = _open(client, msg)
     r = client.post(url, {"a-answer": "no_longer_need", "a-text": "Had it done privately"})
     assert "Thank you" in r.content.decode()
     msg.refresh_from_db()
@@ -148,9 +157,7 @@ def test_verifying_the_birth_date_opens_the_question_for_this_browser_only(clien
 
     batch = _sent_batch(trust, _patient(trust))
     msg = batch.messages.get()
-    url = f"/p/{_token(msg)}/"
-    r = client.post(url, {"dob-day": "15", "dob-month": "3", "dob-year": "1960"})
-    assert r.status_code == 200 and "Do you still need care?" in r.content.decode()
+    url = _open(client, msg)
     # the link forwarded, or opened later on another device: the date of birth is asked again
     stranger = Client()
     page = stranger.get(url).content.decode()
@@ -171,7 +178,7 @@ def test_the_verification_expires(client, trust, monkeypatch):
 
     batch = _sent_batch(trust, _patient(trust))
     url = f"/p/{_token(batch.messages.get())}/"
-    client.post(url, {"dob-day": "15", "dob-month": "3", "dob-year": "1960"})
+    client.post(url, RIGHT_DOB)
     assert "Do you still need this care?" in client.get(url).content.decode()
     later = __import__("time").time() + patient_views.VERIFIED_MINUTES * 60 + 1
     monkeypatch.setattr(patient_views.time, "time", lambda: later)
