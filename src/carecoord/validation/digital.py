@@ -188,8 +188,8 @@ def chase(now=None) -> dict:
     for msg in pending:
         age = now - msg.sent_at
         patient = msg.pathway.patient
-        if (msg.reminder_sent_at is None and age >= timedelta(days=msg.batch.reminder_after_days)
-                and msg.expires_at > now):
+        if (msg.reminder_sent_at is None and msg.letter_sent_at is None  # a letter's fresh link is not the text's
+                and age >= timedelta(days=msg.batch.reminder_after_days) and msg.expires_at > now):
             to = patient.phone if msg.channel == Channel.SMS else patient.email
             notifier.send(Message(channel=msg.channel, to=to, template="pidv-reminder",
                                   personalisation={"provider": msg.pathway.provider.name}, reference=f"pidv:{msg.pk}"))

@@ -219,6 +219,8 @@ def test_no_reminder_after_the_link_expired_the_letter_comes_next(trust):
     DigitalMessage.objects.filter(pk=msg.pk).update(expires_at=timezone.now() + timedelta(days=5))
     assert digital.chase(now=timezone.now() + timedelta(days=8)) == {"reminders": 0, "letters": 0}
     assert digital.chase(now=timezone.now() + timedelta(days=15)) == {"reminders": 0, "letters": 1}
+    # The letter's fresh link makes the message look remindable again: no reminder follows a letter.
+    assert digital.chase(now=timezone.now() + timedelta(days=16)) == {"reminders": 0, "letters": 0}
 
 
 def test_the_letter_gives_the_phone_number_and_links_follow_the_senders_address(client, trust, settings, tmp_path,
