@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from carecoord.core import navigation
-from carecoord.core.forms import LoginForm, SwitchOrganisationForm
+from carecoord.core.forms import LoginForm, SwitchOrganisationForm, posted_id
 from carecoord.core.middleware import CurrentOrganisationMiddleware
 from carecoord.core.models import AuditLog, Job, Role, User
 from carecoord.core.permissions import permission_required
@@ -70,9 +70,9 @@ def personas_view(request):
         auth_login(request, user, backend="carecoord.core.auth.LockoutModelBackend")
         # A persona with roles at two organisations is listed once per organisation: act for the one chosen.
         # (The middleware acts only for an organisation the user holds a role at, so no check here.)
-        organisation = request.POST.get("organisation", "")
-        if organisation.isdigit():
-            request.session[CurrentOrganisationMiddleware.SESSION_KEY] = int(organisation)
+        organisation = posted_id(request.POST.get("organisation"))
+        if organisation is not None:
+            request.session[CurrentOrganisationMiddleware.SESSION_KEY] = organisation
         Auditor(user, request_id=request.request_id).event(AuditLog.Action.LOGIN, user, summary="persona login")
         return HttpResponseRedirect(_safe_next(request))
     rows = []

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from carecoord.coordination.views import _system, acting_for
+from carecoord.core.forms import posted_id
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
 from carecoord.escalation import mutual_aid, services
@@ -201,8 +202,8 @@ def mutual_aid_step(request, pk: int):
         elif step in ("agree", "decline"):
             offer_obj = None
             if step == "agree":
-                offer = request.POST.get("offer", "")
-                offer_obj = req.offers.filter(pk=int(offer)).first() if offer.isdigit() else None
+                offer = posted_id(request.POST.get("offer"))
+                offer_obj = req.offers.filter(pk=offer).first() if offer is not None else None
                 if offer_obj is None:
                     raise mutual_aid.MutualAidError("choose an offer to agree")
             mutual_aid.decide(req, agree_offer=offer_obj, note=request.POST.get("note", ""), by=request.user,

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from carecoord.core.forms import posted_id, posted_ids
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
 from carecoord.theatres import services
@@ -311,7 +312,7 @@ def plan_decide(request, pk: int):
     if action not in ("accept", "reject") or job.state != job.State.SUCCEEDED:
         messages.error(request, "Choose to accept or reject the selected suggestions")
         return HttpResponseRedirect(reverse("theatres:plan_detail", args=[pk]))
-    chosen = {int(x) for x in request.POST.getlist("pick") if x.isdigit()}
+    chosen = set(posted_ids(request.POST.getlist("pick")))
     if not chosen:
         messages.error(request, "Select at least one suggestion")
         return HttpResponseRedirect(reverse("theatres:plan_detail", args=[pk]))
@@ -359,8 +360,8 @@ def book_pathway(request, pathway_id: int):
     if pathway is None or pathway.provider_id != request.organisation.pk:
         raise Http404("no such pathway on this organisation's list")
     if request.method == "POST":
-        session = _session(request, int(request.POST.get("session") or 0)) if (
-            request.POST.get("session") or "").isdigit() else None
+        chosen = posted_id(request.POST.get("session"))
+        session = _session(request, chosen) if chosen is not None else None
         if session is None:
             messages.error(request, "Choose a list")
         elif session.status != "planned":

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from carecoord.core import csvsafe
+from carecoord.core.forms import posted_ids
 from carecoord.core.models import AuditLog
 from carecoord.core.permissions import permission_required
 from carecoord.core.services.audit import Auditor
@@ -258,7 +259,7 @@ def task_list(request):
     if request.method == "POST":
         _require(request, "validation.record_contact")
         action = request.POST.get("action", "")
-        ids = [int(x) for x in request.POST.getlist("task") if x.isdigit()]
+        ids = posted_ids(request.POST.getlist("task"))
         if action not in workflows.BULK_ACTIONS:
             messages.error(request, "Choose what to do with the selected tasks")
         elif not ids:

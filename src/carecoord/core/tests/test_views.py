@@ -71,3 +71,12 @@ def test_job_page_progress_bar_follows_the_state(wlm_client, trust, state, bar, 
         assert "84%" not in page
     listing = wlm_client.get("/jobs/").content.decode()
     assert ("Complete" in listing) is (state == "succeeded")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("12", 12), (" 7 ", 7), ("", None), (None, None), ("-1", None),
+                                                ("²", None), ("١٢", None), ("1e3", None), (str(2**63), None),
+                                                (str(2**63 - 1), 2**63 - 1)])
+def test_a_posted_id_is_a_bigint_or_nothing(text, expected):
+    from carecoord.core.forms import posted_id
+
+    assert posted_id(text) == expected

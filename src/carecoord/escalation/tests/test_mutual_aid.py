@@ -28,7 +28,7 @@ def test_request_offer_agree_end_to_end_in_pages(client, trust, other_trust, icb
     client.force_login(scc)
     page = client.get("/coordination/escalation/mutual-aid/").content.decode()
     assert "Agree the offer from" in page
-    for junk in ("abc", ""):  # not an offer: named, not a 500
+    for junk in ("abc", "", "²", str(2**64)):  # not an offer: named, not a 500
         r = client.post(f"/coordination/escalation/mutual-aid/{req.pk}/", {"step": "agree", "offer": junk},
                         follow=True)
         assert r.status_code in (200, 400) and "choose an offer to agree" in r.content.decode().lower()
