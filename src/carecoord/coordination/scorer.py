@@ -97,13 +97,12 @@ def drain_once(limit: int = CLAIM_LIMIT) -> int:
     with transaction.atomic():
         parents = Organisation.objects.in_bulk({o.parent_id for o in orgs.values() if o.parent_id})
         _lock_systems(sorted({o.parent_id or o.pk for o in orgs.values()}))
-        claimed = [i for i, _, _ in rows]
         retry: set[datetime] = set()
         for at in sorted(by_time):
             ids = sorted(by_time[at])
             try:
                 with transaction.atomic():  # a savepoint: one bad reading time cannot block the others
-                    score_providers([orgs[i] for i in ids if i in orgs], at, parents, claimed=claimed)
+                    score_providers([orgs[i] for i in ids if i in orgs], at, parents, claim=claim)
             except Exception as exc:  # noqa: BLE001 - a transient failure is retried; any other is quarantined
                 if _transient(exc):
                     log.warning("OPEL scoring of providers %s at %s met %s; retried once the claim is stale",
@@ -145,9 +144,9 @@ def flush() -> int:
 
 
 def score_providers(providers: list[Organisation], at: datetime, parents: dict[int, Organisation], *,
-                    claimed: list[int] = ()) -> list[OpelScore]:
-    """Score `providers` at `at` (any systems), then each of their systems (`_system_due`: `claimed` are
-    this drain's queue rows); start escalation actions and raise alerts (`parents`: the providers'
+                    claim: datetime | None = None) -> list[OpelScore]:
+    """Score `providers` at `at` (any systems), then each of their systems (`_system_due`: `claim` is this
+    drain's claim time, which its queue rows carry); start escalation actions and raise alerts (`parents`: the providers'
     systems by id). Scores replace any earlier score for that time and edition. Called by
     `drain_once`, which holds the systems' locks."""
     from carecoord.coordination import services
@@ -170,7 +169,7 @@ def score_providers(providers: list[Organisation], at: datetime, parents: dict[i
     current = _current([s.organisation_id for s in stored] + list(per_system), at, ed_name)
     for sys_id, scores in per_system.items():
         system = parents.get(sys_id) or scores[0].organisation
-        if system.kind not in PROVIDER_KINDS and _system_due(system.pk, at, ed_name, claimed):
+        if system.kind not in PROVIDER_KINDS and _system_due(system.pk, at, ed_name, claim):
             scores = [*scores, services.rescore_system(system, at)]
         live = [s for s in scores if s.organisation_id in current]
         if live:  # a backfilled or superseded score is stored, but starts no action
@@ -179,7 +178,7 @@ def score_providers(providers: list[Organisation], at: datetime, parents: dict[i
     return stored
 
 
-def _system_due(system_id: int, at: datetime, ed_name: str, claimed: list[int]) -> bool:
+def _system_due(system_id: int, at: datetime, ed_name: str, claim: datetime | None) -> bool:
     """Whether to rescore the system at `at` in this drain. At each quarter-hour every provider posts
     within a second or two, and a drain that rescored the system each time would combine all of its
     providers' scores a dozen times for one reading time. So the rescore waits when both: the system
@@ -196,8 +195,8 @@ def _system_due(system_id: int, at: datetime, ed_name: str, claimed: list[int]) 
                            WHERE organisation_id = %s AND at = %s AND edition = %s AND computed_at >= %s)
                AND EXISTS (SELECT 1 FROM coordination_scorequeue q JOIN core_organisation o ON o.id = q.organisation_id
                            WHERE q.at = %s AND o.parent_id = %s
-                             AND (q.claimed_at IS NULL OR (q.id <> ALL(%s) AND q.claimed_at >= %s)))""",
-                    [system_id, at, ed_name, now - SYSTEM_COALESCE, at, system_id, list(claimed), now - STALE_CLAIM])
+                             AND (q.claimed_at IS NULL OR (q.claimed_at IS DISTINCT FROM %s AND q.claimed_at >= %s)))""",
+                    [system_id, at, ed_name, now - SYSTEM_COALESCE, at, system_id, claim, now - STALE_CLAIM])
         return not cur.fetchone()[0]
 
 

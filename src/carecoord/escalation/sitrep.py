@@ -38,7 +38,7 @@ def pdf(report: dict) -> bytes:
     doc.set_font("helvetica", "", 10)
     sys_score, state = report["state"]["system_score"], report["state"]
     if state.get("system_stale"):
-        level = f"stale (last scored {sys_score.at:%d/%m/%Y %H:%M})"
+        level = f"stale (last scored {timezone.localtime(sys_score.at):%d/%m/%Y %H:%M})"
     else:
         level = (f"{sys_score.level}" if sys_score and sys_score.level else "not scored") + (
             f" {state['system_provisional']}" if state.get("system_provisional") else "")
