@@ -11,7 +11,7 @@ from ninja.errors import HttpError
 
 from carecoord.core.models import AuditLog
 from carecoord.core.services.audit import Auditor
-from carecoord.waitinglist import services
+from carecoord.waitinglist import services, system
 from carecoord.waitinglist.models import scoped_pathways
 from carecoord.waitinglist.presenters import weeks_waited
 from carecoord.waitinglist.ptl import SORTS, EstimatingPaginator, PtlFilterForm, PtlQuery, possible_duplicates
@@ -100,11 +100,12 @@ PAGE = 100
 def ptl(request, filters: Query[PtlFilters]):
     _require(request, "waitinglist.view_ptl")
     data = {k: v for k, v in filters.dict().items() if v not in (None, "") and k != "page"}
-    form = PtlFilterForm(data)
+    scope = request.organisation.patient_scope_ids() if request.organisation else []
+    # The same form as the page, with the providers in view (it refuses duplicates=only on one trust's list).
+    form = PtlFilterForm(data, providers=system.visible_providers(request.organisation, scope))
     if not form.is_valid():
         raise HttpError(422, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
     query = PtlQuery.from_form(form, page=filters.page)
-    scope = request.organisation.patient_scope_ids() if request.organisation else []
     qs = query.apply(scoped_pathways(request.organisation).ptl().select_related("provider"), scope)
     paginator = EstimatingPaginator(qs, PAGE, exact=query.duplicates == "only")
     count = paginator.count

@@ -181,3 +181,6 @@ def test_a_trusts_own_list_refuses_the_duplicates_filter_instead_of_showing_noth
     assert "There is a problem" in body and "system-wide list only" in body
     assert "0 open pathways match" not in body
     assert 'href="#id_duplicates"' in body and 'id="id_duplicates"' in body  # the summary links to the field
+    # The API refuses it too (it built the form without the providers in view, so it answered an empty page).
+    r = client.get("/api/v1/waiting-list/ptl", {"duplicates": "only"})
+    assert r.status_code == 422 and "system-wide list only" in r.json()["detail"]
