@@ -38,6 +38,7 @@ from django.utils import timezone
 from carecoord.core import nhs_number as nhs
 from carecoord.core.models import Organisation, Patient, PatientIdentifier
 from carecoord.core.services.audit import Auditor, snapshot
+from carecoord.integration.loader import START_CODES, gets_start_event, start_status
 from carecoord.integration.models import ImportBatch, ImportMode, ImportRejection
 from carecoord.integration.wlmds import (
     FUTURE_LIMIT_YEARS,
@@ -64,7 +65,6 @@ RTT_STATUS_URL = "https://carecoord.nhs.example/StructureDefinition/rtt-status" 
 STOP_STATUS_URL = "https://carecoord.nhs.example/StructureDefinition/rtt-stop-status"  # the code that stopped it
 CLOCK_STATE_URL = "https://carecoord.nhs.example/StructureDefinition/rtt-clock-state"  # open, stopped, nullified...
 RTT_LIST_CODE = {ListType.ADMITTED: "IRTT", ListType.NON_ADMITTED: "ORTT"}  # an RTT list's code, by list type
-START_CODES = ("10", "11", "12")  # statuses that start a clock; a clock start event otherwise records 10
 LOCAL_ID_PLACEHOLDER = "FHIR-"  # the local identifier carecoord makes for a patient a Bundle brings without one
 EOC_STATUS = {PathwayStatus.ON_LIST: "waitlist", PathwayStatus.REMOVED: "cancelled", PathwayStatus.CLOSED: "finished"}
 PRIORITY_TYPE = {"1": "routine", "2": "urgent", "3": "asap"}
@@ -520,14 +520,15 @@ def _held_by_decision(pathway: Pathway, changes: dict) -> str | None:
 def _clock_events(pathway: Pathway, plan: dict, batch: ImportBatch, now) -> None:
     """The clock start and stop as `ClockEvent`s, as the WLMDS loader writes them (a start records the
     entry's status when it is 10, 11 or 12, else 10; a start already held on that date is kept), so the
-    RTT kernel and the pathway's timeline see a FHIR pathway as they see an imported one. A clock
-    nullified by a first-appointment DNA gets no start event: 33 nullifies only as the first RTT event
-    (the kernel reads a 33 after a 10 as a later DNA that leaves the clock running)."""
+    RTT kernel and the pathway's timeline see a FHIR pathway as they see an imported one. The same rule
+    decides which get a start event (`loader.gets_start_event`): not a non-RTT pathway (the kernel would
+    read a start as an open clock), nor a clock nullified by a first-appointment DNA (33 nullifies only
+    as the first RTT event; the kernel reads a 33 after a 10 as a later DNA that leaves the clock running)."""
     events = []
     start = plan["rtt_start"]
-    if start and plan["clock_state"] != ClockState.NULLIFIED and not ClockEvent.objects.filter(
+    if gets_start_event(start, plan["clock_state"], plan["rtt_status"]) and not ClockEvent.objects.filter(
             pathway=pathway, event_date=start, status__in=START_CODES).exists():
-        events.append((start, plan["rtt_status"] if plan["rtt_status"] in START_CODES else "10"))
+        events.append((start, start_status(plan["rtt_status"])))
     if plan["clock_stop"] and plan["clock_stop_status"]:
         events.append((plan["clock_stop"], plan["clock_stop_status"]))
     ClockEvent.objects.bulk_create([

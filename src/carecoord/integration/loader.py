@@ -413,12 +413,27 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
     return out
 
 
-# Which staged rows (`s`) get a clock-start event (see _insert_start_events for why), on every path.
+# Which rows get a clock-start event (see _insert_start_events for why), on every path and in both
+# importers: the staged rows (`s`) here, a FHIR entry through `gets_start_event`.
+START_CODES = ("10", "11", "12")  # statuses that start a clock; a start event otherwise records 10
+
+
 def _gets_start_event(row: str) -> str:
     return (f"{row}.rtt_start IS NOT NULL AND {row}.clock_state IS DISTINCT FROM 'non_rtt' "
             f"AND {row}.rtt_status IS DISTINCT FROM '33'")
+
+
+def gets_start_event(rtt_start, clock_state: str, rtt_status: str) -> bool:
+    """`_gets_start_event` for one pathway (a nullified clock, which a FHIR entry can state, neither)."""
+    return rtt_start is not None and clock_state not in ("non_rtt", "nullified") and rtt_status != "33"
+
+
+def start_status(rtt_status: str) -> str:
+    return rtt_status if rtt_status in START_CODES else "10"
+
+
 # A clock-start event's status: the row's own when it starts a clock (10, 11, 12), else 10.
-START_STATUS = "CASE WHEN rtt_status IN ('10', '11', '12') THEN rtt_status ELSE '10' END"
+START_STATUS = f"CASE WHEN rtt_status IN {START_CODES!r} THEN rtt_status ELSE '10' END"
 INSERT_COLUMNS = """provider_id, site_id, patient_id, ppid, ppid_issuer, ubrn, local_patient_id, referral_received,
     source_of_referral, referrer_code, commissioner_code, tfc, main_specialty, consultant_code, priority_type,
     rtt_start, rtt_status, clock_state, clock_stop, clock_stop_status, queue_date, waiting_list_type, list_type,

@@ -598,3 +598,19 @@ def test_a_bad_nhs_number_is_reported_once_against_the_patient(client, trust, wl
     assert "FHIR R4 bundle" in page and "Column mapping" not in page and "Standard WLMDS names" not in page
     assert "Row 1 is the first row after the header" not in page
     assert "Entry 0 is the first entry of the bundle" in page and "2 problems in 2 entries" in page
+
+
+def test_a_non_rtt_pathway_gets_no_clock_start_event_as_in_a_wlmds_load(trust):
+    """The importers share one rule for start events: a non-RTT pathway has none (the RTT kernel would
+    read one as an open clock), an RTT one has its start."""
+    from carecoord.waitinglist.models import ClockEvent
+
+    patient = patient_at(trust)
+    pathways = [pathway_at(trust, patient, rtt_start=date(2026, 6, 1), clock_state="non_rtt", waiting_list_type="ONON"),
+                pathway_at(trust, patient, rtt_start=date(2026, 6, 1))]
+    bundle = fhir.export_bundle(patient, pathways)
+    Pathway.objects.all().delete()
+    fhir.import_bundle(bundle, provider=trust, auditor=SYSTEM)
+    events = {p.clock_state: list(p.clock_events.values_list("event_date", "status")) for p in Pathway.objects.all()}
+    assert events == {"non_rtt": [], "open": [(date(2026, 6, 1), "10")]}
+    assert ClockEvent.objects.count() == 1
