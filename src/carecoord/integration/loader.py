@@ -351,11 +351,11 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
         # identifiers of a provider that has none), so on the bulk path no statement needs their unique
         # constraints before the rebuild (the bulk locks keep all this true until commit).
         all_new = kind == "open" and out.pathways_updated == 0
+        cur.execute("SELECT EXISTS (SELECT 1 FROM core_patientidentifier WHERE organisation_id = %s)", [provider_id])
+        has_identifiers = cur.fetchone()[0]
         if rebuild and all_new:
             tables = ["waitinglist_pathway", "waitinglist_clockevent"]
-            cur.execute("SELECT EXISTS (SELECT 1 FROM core_patientidentifier WHERE organisation_id = %s)",
-                        [provider_id])
-            if not cur.fetchone()[0]:
+            if not has_identifiers:
                 tables.append("core_patientidentifier")
             rebuild = _drop_unique(cur, tables) + rebuild
 
@@ -391,8 +391,7 @@ def merge(staging: Staging, *, kind: str, provider_id: int, mode: str,
             cur.execute("ANALYZE wlmds_src")
 
         # Local patient identifiers at the provider (a plain INSERT when the provider has none yet).
-        cur.execute("SELECT EXISTS (SELECT 1 FROM core_patientidentifier WHERE organisation_id = %s)", [provider_id])
-        conflict = "ON CONFLICT (organisation_id, local_id) DO NOTHING" if cur.fetchone()[0] else ""
+        conflict = "ON CONFLICT (organisation_id, local_id) DO NOTHING" if has_identifiers else ""
         cur.execute(f"""
             INSERT INTO core_patientidentifier (patient_id, organisation_id, local_id)
             SELECT DISTINCT ON (local_patient_id COLLATE "C") patient_id, %s, local_patient_id

@@ -515,7 +515,6 @@ def _typed(good: pl.DataFrame, kind: str, date_format: str, codes: Codes) -> pl.
         + [
             wlt.alias("waiting_list_type"),
             pl.col("nhs_number").str.replace_all(r"[ -]", ""),
-            pl.col("ppid_issuer").str.to_uppercase(),
             pl.col("site_code").str.to_uppercase(),
             pl.col("tfc").str.to_uppercase(),
             wlt.replace_strict({c: list_type_of(c) for c in PLANNED | ADMITTED}, default=list_type_of(None),

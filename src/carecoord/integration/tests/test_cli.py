@@ -118,6 +118,8 @@ def test_a_wrong_census_week_can_be_corrected_so_later_weeks_load(trust, tmp_pat
     assert code == 1 and "older than the latest loaded" in err
     code, _out, err = carecoord(capsys, "correct-census", batch.pk, "--census", "2026-11-18")
     assert code == 1 and "Wednesday" in err
+    code, _out, err = carecoord(capsys, "correct-census", batch.pk, "--census", "15/11/2026")
+    assert code == 1 and "--census must be a date as YYYY-MM-DD, not '15/11/2026'" in err
     code, out, _err = carecoord(capsys, "correct-census", batch.pk, "--census", "2026-11-15")
     assert code == 0 and "2 pathways restamped" in out
     batch.refresh_from_db()

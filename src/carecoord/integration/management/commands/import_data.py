@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from datetime import date
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from carecoord.core.commands import iso_date
 from carecoord.core.models import Organisation
 from carecoord.core.progress import progress_bar
 from carecoord.core.services.audit import Auditor
@@ -51,7 +51,7 @@ class Command(BaseCommand):
         c = sub.add_parser("correct-census", help="correct the census week of a loaded open-pathways import "
                                                   "(when a wrong week loaded and refuses older ones)")
         c.add_argument("batch", type=int, help="the import's number (/imports/<number>/)")
-        c.add_argument("--census", required=True, type=date.fromisoformat, help="the right week ending (a Sunday)")
+        c.add_argument("--census", required=True, help="the right week ending (a Sunday), as YYYY-MM-DD")
 
     def handle(self, *args, **opts):
         if opts["format_name"] == "correct-census":
@@ -111,7 +111,7 @@ class Command(BaseCommand):
         old = batch.census_date
         auditor = Auditor.system(f"cli:import:{getpass.getuser()}"[:100], organisation=batch.provider)
         try:
-            n = services.correct_census(batch, opts["census"], auditor=auditor)
+            n = services.correct_census(batch, iso_date(opts["census"], "--census"), auditor=auditor)
         except services.ImportFileError as exc:
             raise CommandError(f"cannot correct import {batch.pk}: {exc}", returncode=1) from exc
         self.stdout.write(f"Import {batch.pk} ({batch.provider.ods_code}): census week {old} -> {opts['census']}; "
