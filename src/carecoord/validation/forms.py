@@ -56,13 +56,17 @@ class CorrectionForm(forms.Form):
         self.today = today or timezone.localdate()
 
     def clean_tfc(self):
-        """A known treatment function code (the reference table), or 3 digits if the table is empty."""
+        """A known treatment function code (the reference table), or 3 digits if the table is empty. The
+        pathway's own code, left as it is, always passes: the importer took it, and refusing it would
+        block a correction of the other fields."""
         v = self.cleaned_data["tfc"].strip().upper()
-        codes = TreatmentFunction.objects.all()
-        if codes.exists():
-            if not codes.filter(code=v).exists():
-                raise forms.ValidationError(f"{v} is not a treatment function code")
-        elif not (len(v) == 3 and v.isdigit()):
+        if self.pathway is not None and v == (self.pathway.tfc or "").upper():
+            return v
+        if TreatmentFunction.objects.filter(code=v).exists():
+            return v
+        if TreatmentFunction.objects.exists():
+            raise forms.ValidationError(f"{v} is not a treatment function code")
+        if not (len(v) == 3 and v.isdigit()):
             raise forms.ValidationError("A treatment function code is 3 digits, for example 110")
         return v
 

@@ -278,6 +278,19 @@ def test_a_correction_to_a_known_code_and_past_dates_is_accepted(client, trust, 
     assert p.tfc == "130" and p.referral_received == today
 
 
+def test_a_pathways_own_unlisted_code_does_not_block_correcting_its_other_fields(client, trust):
+    """The importer takes any 3-character code; the correction form checks a code only when it changes."""
+    odd = pathway_at(trust, patient_at(trust), tfc="X01")
+    client.force_login(user_with_roles(trust, Role.VALIDATOR))
+    r = client.post(f"/validation/pathways/{odd.pk}/", {"action": "correct", "x-tfc": "x01", "x-reason": "typo",
+                                                        "x-consultant_code": "C7654321"})
+    assert r.status_code == 302
+    odd.refresh_from_db()
+    assert (odd.tfc, odd.consultant_code) == ("X01", "C7654321")
+    r = client.post(f"/validation/pathways/{odd.pk}/", {"action": "correct", "x-tfc": "X02", "x-reason": "typo"})
+    assert r.status_code == 400 and "not a treatment function code" in r.content.decode()
+
+
 def test_the_migration_resolves_duplicate_open_tasks_safely(trust, p):
     import importlib
 
