@@ -58,8 +58,8 @@ def provider(request, code: str):
     from django.utils import timezone
 
     now = timezone.now()  # a score stored for a future time is not the current one
-    score = org.opel_scores.filter(at__lte=now).order_by("-at").first()
     history = list(org.opel_scores.filter(at__lte=now).order_by("-at")[:96])[::-1]
+    score = history[-1] if history else None  # the latest
     chart = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "description": f"OPEL score of {org.ods_code} over time", "width": "container", "height": 200,
